@@ -1,0 +1,37 @@
+"""The ``tessera`` command: serve, migrate."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+
+from server import load_settings, serve
+from store import open_store
+
+
+async def _migrate(url: str) -> int:
+    store = open_store(url)
+    try:
+        return await store.migrate()
+    finally:
+        await store.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="tessera", description="Tessera session service")
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("serve", help="serve the GraphQL API (TESSERA_* settings)")
+    commands.add_parser("migrate", help="apply pending database migrations")
+    args = parser.parse_args(argv)
+
+    settings = load_settings()
+    if args.command == "serve":
+        return serve(settings)
+    version = asyncio.run(_migrate(settings.resolved_database_url))
+    print(f"database at schema version {version}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Thin resolvers: typed input in, one service call, schema type out."""

@@ -1,0 +1,18 @@
+from __future__ import annotations
+
+from schema.context import Info
+from schema.products import CreateProductInput, CreateProductResult, Product
+
+
+async def create_product(info: Info, input: CreateProductInput) -> CreateProductResult:
+    catalog = info.context.tessera.catalog
+    return Product.of(await catalog.create_product(input.tag, input.name, input.envs))
+
+
+async def products(info: Info) -> list[Product]:
+    return [Product.of(p) for p in await info.context.tessera.catalog.products()]
+
+
+async def product(info: Info, tag: str) -> Product | None:
+    record = await info.context.tessera.catalog.find_product(tag)
+    return None if record is None else Product.of(record)

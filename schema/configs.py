@@ -1,0 +1,104 @@
+"""Session configurations."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Annotated
+
+import strawberry
+
+from schema.errors import AlreadyExistsError, InvalidInputError, NotFoundError
+from schema.scalars import JSON, utc
+from service.catalog import DEFAULT_SELECTOR, Period, TokenFormat
+from store import SessionConfigRecord
+
+# The service owns these enums; registering them here exposes them unchanged.
+strawberry.enum(Period, name="Period")
+strawberry.enum(TokenFormat, name="TokenFormat")
+
+
+@strawberry.type
+class SessionConfig:
+    product: str
+    tag: str
+    name: str
+    description: str
+    selector: str
+    expiry: int
+    period: Period
+    refresh_expiry: int
+    refresh_period: Period
+    idle_timeout: int | None = strawberry.field(description="Seconds without a refresh.")
+    refresh_grace_seconds: int | None
+    schema: JSON | None = strawberry.field(description="JSON Schema for data.details.")
+    token_format: TokenFormat
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, product: str, r: SessionConfigRecord) -> SessionConfig:
+        return cls(
+            product=product,
+            tag=r.tag,
+            name=r.name,
+            description=r.description,
+            selector=r.selector,
+            expiry=r.expiry,
+            period=Period(r.period),
+            refresh_expiry=r.refresh_expiry,
+            refresh_period=Period(r.refresh_period),
+            idle_timeout=r.idle_timeout,
+            refresh_grace_seconds=r.refresh_grace_seconds,
+            schema=None if r.json_schema is None else json.loads(r.json_schema),
+            token_format=TokenFormat(r.token_format),
+            created_at=utc(r.created_at),
+            updated_at=utc(r.updated_at),
+        )
+
+
+@strawberry.input
+class CreateSessionConfigInput:
+    product: str
+    tag: str
+    name: str
+    description: str = ""
+    selector: str = DEFAULT_SELECTOR
+    expiry: int = 1
+    period: Period = Period.HOURS
+    refresh_expiry: int = 30
+    refresh_period: Period = Period.DAYS
+    idle_timeout: int | None = None
+    refresh_grace_seconds: int | None = None
+    schema: JSON | None = None
+
+
+@strawberry.input(description="Omitted fields keep their value; null clears a nullable one.")
+class UpdateSessionConfigInput:
+    product: str
+    tag: str
+    name: str | None = None
+    description: str | None = None
+    selector: str | None = None
+    expiry: int | None = None
+    period: Period | None = None
+    refresh_expiry: int | None = None
+    refresh_period: Period | None = None
+    idle_timeout: strawberry.Maybe[int | None] = None
+    refresh_grace_seconds: int | None = None
+    schema: strawberry.Maybe[JSON | None] = None
+
+
+@strawberry.input
+class DeleteSessionConfigInput:
+    product: str
+    tag: str
+
+
+SessionConfigResult = Annotated[
+    SessionConfig | NotFoundError | AlreadyExistsError | InvalidInputError,
+    strawberry.union("SessionConfigResult"),
+]
+DeleteSessionConfigResult = Annotated[
+    SessionConfig | NotFoundError, strawberry.union("DeleteSessionConfigResult")
+]

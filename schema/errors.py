@@ -1,0 +1,152 @@
+"""The error model, mapped from the service's exception hierarchy in this one module.
+
+Expected outcomes of mutations are union members implementing ``Error``; the
+``exception_handlers`` below turn service exceptions into them. Everything else that
+escapes a resolver becomes a top-level error through ``ErrorPolicy``: access failures
+keep their code (``UNAUTHENTICATED``, ``FORBIDDEN``), other expected errors keep theirs,
+and anything unexpected is masked as ``INTERNAL_SERVER_ERROR`` and logged server-side."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from enum import Enum
+from typing import Any
+
+import strawberry
+from strawberry.extensions import SchemaExtension
+from strawberry.types.field import StrawberryField
+from strawberry.types.info import Info
+
+from graphql import GraphQLError
+from service import errors as svc
+
+log = logging.getLogger("tessera.graphql")
+
+
+@strawberry.enum
+class ErrorCode(Enum):
+    ALREADY_EXISTS = "ALREADY_EXISTS"
+    INVALID_INPUT = "INVALID_INPUT"
+    NOT_FOUND = "NOT_FOUND"
+    PRODUCT_NOT_FOUND = "PRODUCT_NOT_FOUND"
+    ENV_NOT_FOUND = "ENV_NOT_FOUND"
+    SESSION_CONFIG_NOT_FOUND = "SESSION_CONFIG_NOT_FOUND"
+    SCHEMA_VALIDATION_FAILED = "SCHEMA_VALIDATION_FAILED"
+    SELECTOR_UNRESOLVED = "SELECTOR_UNRESOLVED"
+
+
+@strawberry.interface(description="Implemented by every expected error a mutation returns.")
+class Error:
+    code: ErrorCode
+    message: str
+
+
+@strawberry.type
+class FieldError:
+    field: str
+    message: str
+
+
+@strawberry.type
+class NotFoundError(Error):
+    field: str | None = None
+
+
+@strawberry.type
+class AlreadyExistsError(Error):
+    field: str | None = None
+
+
+@strawberry.type(description="Bad input; `fieldErrors` lists every offending value.")
+class InvalidInputError(Error):
+    field: str | None = None
+    field_errors: list[FieldError] = strawberry.field(default_factory=list)
+
+
+class _Handler:
+    """Base for the handlers below: map a service error to its GraphQL type."""
+
+    error_type: Any
+
+    def handle(self, exception: svc.TesseraError, *, field: StrawberryField, info: Info) -> Any:
+        return self.error_type(
+            code=ErrorCode(exception.code), message=exception.message, field=exception.field
+        )
+
+
+class NotFoundHandler(_Handler, strawberry.ExceptionHandler[svc.NotFound, NotFoundError]):
+    error_type = NotFoundError
+
+
+class AlreadyExistsHandler(
+    _Handler, strawberry.ExceptionHandler[svc.AlreadyExists, AlreadyExistsError]
+):
+    error_type = AlreadyExistsError
+
+
+class InvalidInputHandler(strawberry.ExceptionHandler[svc.InvalidInput, InvalidInputError]):
+    def handle(
+        self, exception: svc.InvalidInput, *, field: StrawberryField, info: Info
+    ) -> InvalidInputError:
+        return InvalidInputError(
+            code=ErrorCode(exception.code),
+            message=exception.message,
+            field=exception.field,
+            field_errors=[
+                FieldError(field=e.field, message=e.message) for e in exception.field_errors
+            ],
+        )
+
+
+EXCEPTION_HANDLERS = (NotFoundHandler(), AlreadyExistsHandler(), InvalidInputHandler())
+ERROR_TYPES = (NotFoundError, AlreadyExistsError, InvalidInputError)
+
+INTERNAL = "INTERNAL_SERVER_ERROR"
+
+
+def top_level(error: GraphQLError) -> GraphQLError:
+    """The client-facing form of one top-level error."""
+    original = error.original_error
+    if original is None or isinstance(original, GraphQLError):
+        # Syntax/validation errors and errors raised as GraphQLError on purpose.
+        return error
+    if isinstance(original, svc.TesseraError):
+        return GraphQLError(
+            original.message,
+            nodes=error.nodes,
+            path=error.path,
+            extensions={"code": original.code},
+        )
+    return GraphQLError(
+        "Internal server error.",
+        nodes=error.nodes,
+        path=error.path,
+        extensions={"code": INTERNAL},
+    )
+
+
+class ErrorPolicy(SchemaExtension):
+    """Rewrites top-level errors after execution: codes added, internals masked."""
+
+    def on_operation(self) -> Iterator[None]:
+        yield
+        result = self.execution_context.result
+        if result is None or not result.errors:
+            return
+        if hasattr(result, "errors"):
+            result.errors = [top_level(e) for e in result.errors]
+
+
+def log_errors(errors: list[GraphQLError]) -> None:
+    """Unexpected errors are logged with their traceback; expected ones are not errors
+    of the service and are left to the access log."""
+    for error in errors:
+        original = error.original_error
+        if original is None or isinstance(original, GraphQLError | svc.TesseraError):
+            continue
+        log.error(
+            "unexpected error in %s",
+            ".".join(str(p) for p in error.path or ()),
+            exc_info=(type(original), original, original.__traceback__),
+        )

@@ -1,0 +1,132 @@
+"""Sessions: creation, verification and their tokens."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import Enum
+from typing import Annotated
+
+import strawberry
+
+from schema.errors import InvalidInputError, NotFoundError
+from schema.scalars import JSON, utc
+from service.sessions import IssuedTokens, Verification
+from store import SessionRecord
+
+
+@strawberry.input
+class SessionDataInput:
+    user_id: str
+    details: JSON
+
+
+@strawberry.input
+class CreateSessionInput:
+    product: str
+    env: str
+    tag: str
+    data: SessionDataInput
+
+
+@strawberry.type
+class SessionTokens:
+    token: str = strawberry.field(description="Short-lived session token.")
+    refresh_token: str = strawberry.field(description="Long-lived token to refresh the session.")
+    session_id: str
+    expires_at: datetime
+    refresh_expires_at: datetime
+
+    @classmethod
+    def of(cls, issued: IssuedTokens) -> SessionTokens:
+        return cls(
+            token=issued.token,
+            refresh_token=issued.refresh_token,
+            session_id=issued.session_id,
+            expires_at=utc(issued.expires_at),
+            refresh_expires_at=utc(issued.refresh_expires_at),
+        )
+
+
+CreateSessionResult = Annotated[
+    SessionTokens | NotFoundError | InvalidInputError, strawberry.union("CreateSessionResult")
+]
+
+
+@strawberry.type
+class SessionData:
+    user_id: str
+    details: JSON
+
+
+@strawberry.type
+class Session:
+    id: str
+    identifier: str
+    started_at: datetime
+    expires_at: datetime
+    refresh_expires_at: datetime
+    last_seen_at: datetime
+    active: bool
+    data: SessionData
+
+    @classmethod
+    def of(cls, record: SessionRecord, details: JSON, now: float) -> Session:
+        return cls(
+            id=record.id,
+            identifier=record.identifier,
+            started_at=utc(record.started_at),
+            expires_at=utc(record.expires_at),
+            refresh_expires_at=utc(record.refresh_expires_at),
+            last_seen_at=utc(record.last_seen_at),
+            active=record.revoked_at is None and now < record.refresh_expires_at,
+            data=SessionData(user_id=record.user_id, details=details),
+        )
+
+
+@strawberry.enum(description="Why a token is not valid; deliberately coarse.")
+class VerificationReason(Enum):
+    MALFORMED = "MALFORMED"
+    INVALID = "INVALID"
+    WRONG_SESSION = "WRONG_SESSION"
+    EXPIRED = "EXPIRED"
+    REVOKED = "REVOKED"
+
+
+@strawberry.input
+class VerifySessionInput:
+    product: str
+    env: str
+    tag: str
+    token: str
+
+
+@strawberry.type
+class SessionVerification:
+    valid: bool
+    reason: VerificationReason | None
+    session_id: str | None
+    expires_at: datetime | None
+    data: SessionData | None
+    session: Session | None
+
+    @classmethod
+    def of(cls, v: Verification, now: float) -> SessionVerification:
+        if not v.valid or v.session is None or v.expires_at is None:
+            return cls(
+                valid=False,
+                reason=VerificationReason(v.reason),
+                session_id=None,
+                expires_at=None,
+                data=None,
+                session=None,
+            )
+        details = v.details
+        session = Session.of(v.session, details, now)
+        return cls(
+            valid=True,
+            reason=None,
+            session_id=v.session.id,
+            expires_at=utc(v.expires_at),
+            data=session.data,
+            session=session,
+        )

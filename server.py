@@ -1,0 +1,149 @@
+"""The HTTP application: Starlette routes around the Strawberry GraphQL view.
+
+``create_app(settings)`` builds the app; the module-level ``app`` serves the settings
+from the environment; ``python server.py`` runs it with uvicorn."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import uvicorn
+from pydantic import ValidationError
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.routing import Route
+from starlette.websockets import WebSocket
+from strawberry.asgi import GraphQL
+from strawberry.http.ides import get_graphql_ide_html
+
+from schema import schema
+from schema.context import Context
+from service.errors import StartupError
+from service.settings import Settings
+from service.tessera import Tessera
+
+OPERATIONS = Path(__file__).resolve().parent / "graphql" / "operations"
+log = logging.getLogger("tessera")
+
+
+def graphiql_html() -> str:
+    """Strawberry's GraphiQL page with the seed's createSession example preloaded and a
+    header template for the admin key."""
+    html = get_graphql_ide_html("graphiql")
+    document = (OPERATIONS / "CreateSession.graphql").read_text()
+    start = html.index("const EXAMPLE_QUERY = `")
+    end = html.index("`;", start) + 2
+    html = html[:start] + f"const EXAMPLE_QUERY = {json.dumps(document)};" + html[end:]
+    headers = json.dumps(json.dumps({"Authorization": "Bearer <paste your admin key>"}))
+    return html.replace(
+        "React.useState(parameters.headers)",
+        f"React.useState(parameters.headers || {headers})",
+    )
+
+
+class GraphQLView(GraphQL[Context, None]):
+    def __init__(self, *, development: bool) -> None:
+        super().__init__(
+            schema,
+            graphql_ide="graphiql" if development else None,
+            allow_queries_via_get=False,
+        )
+        self._ide_html = graphiql_html() if development else ""
+
+    async def get_context(
+        self, request: Request | WebSocket, response: Response | WebSocket
+    ) -> Context:
+        assert isinstance(request, Request)
+        return Context(request.app.state.tessera, request)
+
+    async def render_graphql_ide(self, request: Request) -> Response:
+        return HTMLResponse(self._ide_html)
+
+
+async def healthz(request: Request) -> Response:
+    return JSONResponse({"status": "ok"})
+
+
+def create_app(settings: Settings, *, tessera: Tessera | None = None) -> Starlette:
+    """The ASGI app. Pass a started ``tessera`` to share one (tests); otherwise the app
+    starts its own on lifespan startup and closes it on shutdown."""
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        if tessera is not None:
+            app.state.tessera = tessera
+            yield
+            return
+        app.state.tessera = await Tessera.start(settings)
+        try:
+            yield
+        finally:
+            await app.state.tessera.close()
+
+    app = Starlette(
+        routes=[
+            Route(
+                "/graphql",
+                GraphQLView(development=not settings.production),
+                methods=["GET", "POST"],
+            ),
+            Route("/healthz", healthz),
+        ],
+        lifespan=lifespan,
+    )
+    if tessera is not None:
+        app.state.tessera = tessera
+    return app
+
+
+def serve(settings: Settings) -> int:
+    """Check that the service can start (one clear line if not), then serve it."""
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        asyncio.run(_preflight(settings))
+    except StartupError as exc:
+        print(f"tessera: cannot start: {exc}", file=sys.stderr)
+        return 2
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level,
+        server_header=False,
+    )
+    return 0
+
+
+async def _preflight(settings: Settings) -> None:
+    tessera = await Tessera.start(settings)
+    await tessera.close()
+
+
+def load_settings() -> Settings:
+    """Settings from the environment, or exit with one line naming what is wrong."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        # include_input=False: the rejected value may be a secret.
+        problems = "; ".join(
+            f"TESSERA_{'_'.join(str(p) for p in e['loc']).upper()}: {e['msg']}"
+            for e in exc.errors(include_input=False, include_url=False)
+        )
+        print(f"tessera: invalid settings: {problems}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+app = create_app(load_settings())
+
+
+if __name__ == "__main__":
+    raise SystemExit(serve(load_settings()))

@@ -1,0 +1,1 @@
+"""Tessera's domain logic: plain Python, no GraphQL or HTTP."""

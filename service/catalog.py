@@ -1,0 +1,347 @@
+"""Products, their environments and their session configs."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, replace
+from enum import StrEnum
+from functools import lru_cache
+from typing import Any
+
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import SchemaError
+
+from service.clock import Clock
+from service.errors import (
+    AlreadyExists,
+    EnvNotFound,
+    FieldError,
+    InvalidInput,
+    ProductNotFound,
+    SchemaValidationFailed,
+    SessionConfigNotFound,
+)
+from service.validation import name, slug
+from store import ConfigValues, Conflict, ProductRecord, SessionConfigRecord, Store
+
+DEFAULT_ENVS = ("dev", "staging", "prd")
+DEFAULT_SELECTOR = "$Session{userId}"
+SELECTOR = re.compile(r"\$Session\{(userId|details(?:\.[A-Za-z0-9_-]+)+)\}")
+MAX_SCHEMA_BYTES = 16 * 1024
+MAX_ENVS = 32
+MAX_DESCRIPTION = 2000
+# An access token outliving a day defeats the point of refresh; a session beyond a
+# year is no longer a session.
+MAX_ACCESS_SECONDS = 86_400
+MAX_REFRESH_SECONDS = 366 * 86_400
+
+
+class Period(StrEnum):
+    SECONDS = "SECONDS"
+    MINUTES = "MINUTES"
+    HOURS = "HOURS"
+    DAYS = "DAYS"
+
+    @property
+    def seconds(self) -> int:
+        return {"SECONDS": 1, "MINUTES": 60, "HOURS": 3600, "DAYS": 86_400}[self.value]
+
+
+class TokenFormat(StrEnum):
+    ENCRYPTED = "ENCRYPTED"
+
+
+@dataclass(frozen=True, slots=True)
+class ConfigSpec:
+    """A session config as an administrator describes it; unset fields take defaults."""
+
+    tag: str
+    name: str | None = None
+    description: str = ""
+    selector: str = DEFAULT_SELECTOR
+    expiry: int = 1
+    period: Period = Period.HOURS
+    refresh_expiry: int = 30
+    refresh_period: Period = Period.DAYS
+    idle_timeout: int | None = None
+    refresh_grace_seconds: int | None = None
+    schema: Any = None
+
+
+@dataclass(frozen=True, slots=True)
+class ConfigPatch:
+    """Fields to change; ``None`` leaves a field as it is. ``clear_*`` unsets one."""
+
+    name: str | None = None
+    description: str | None = None
+    selector: str | None = None
+    expiry: int | None = None
+    period: Period | None = None
+    refresh_expiry: int | None = None
+    refresh_period: Period | None = None
+    idle_timeout: int | None = None
+    refresh_grace_seconds: int | None = None
+    schema: Any = None
+    clear_schema: bool = False
+    clear_idle_timeout: bool = False
+
+
+def access_seconds(config: SessionConfigRecord) -> int:
+    return config.expiry * Period(config.period).seconds
+
+
+def refresh_seconds(config: SessionConfigRecord) -> int:
+    return config.refresh_expiry * Period(config.refresh_period).seconds
+
+
+@lru_cache(maxsize=512)
+def schema_validator(schema_text: str) -> Draft202012Validator:
+    """Compiled validator for a stored schema (compiled once per distinct text)."""
+    return Draft202012Validator(
+        json.loads(schema_text), format_checker=Draft202012Validator.FORMAT_CHECKER
+    )
+
+
+def validate_details(config: SessionConfigRecord, details: dict[str, Any]) -> None:
+    """Raise ``SchemaValidationFailed`` listing every failing path of ``details``."""
+    if config.json_schema is None:
+        return
+    errors: list[FieldError] = []
+    for error in schema_validator(config.json_schema).iter_errors(details):
+        path = ".".join(["data", "details", *(str(p) for p in error.absolute_path)])
+        if error.validator == "required" and isinstance(error.instance, dict):
+            missing = [p for p in error.validator_value if p not in error.instance]
+            errors.extend(FieldError(f"{path}.{p}", "is required") for p in missing)
+        else:
+            errors.append(FieldError(path, error.message))
+    if errors:
+        errors.sort(key=lambda e: e.field)
+        raise SchemaValidationFailed(
+            "data.details does not match the session config's schema",
+            field_errors=tuple(errors),
+        )
+
+
+def _check_schema(schema: Any) -> str:
+    if not isinstance(schema, dict):
+        raise InvalidInput("schema must be a JSON Schema object", field="schema")
+    text = json.dumps(schema, separators=(",", ":"), sort_keys=True)
+    if len(text.encode()) > MAX_SCHEMA_BYTES:
+        raise InvalidInput(f"schema is larger than {MAX_SCHEMA_BYTES} bytes", field="schema")
+    try:
+        Draft202012Validator.check_schema(schema)
+    except SchemaError as exc:
+        raise InvalidInput(
+            f"schema is not a valid JSON Schema: {exc.message}", field="schema"
+        ) from None
+    return text
+
+
+def _values(spec: ConfigSpec) -> ConfigValues:
+    problems: list[FieldError] = []
+
+    def check(ok: bool, field: str, message: str) -> None:
+        if not ok:
+            problems.append(FieldError(field, message))
+
+    check(
+        bool(SELECTOR.fullmatch(spec.selector)),
+        "selector",
+        "selector must be $Session{userId} or $Session{details.<path>}",
+    )
+    check(spec.expiry > 0, "expiry", "expiry must be positive")
+    check(spec.refresh_expiry > 0, "refreshExpiry", "refreshExpiry must be positive")
+    access = spec.expiry * spec.period.seconds
+    refresh = spec.refresh_expiry * spec.refresh_period.seconds
+    check(access <= MAX_ACCESS_SECONDS, "expiry", "the access token may live at most 1 day")
+    check(refresh <= MAX_REFRESH_SECONDS, "refreshExpiry", "a session may live at most 366 days")
+    check(access <= refresh, "expiry", "the access token cannot outlive the session")
+    if spec.idle_timeout is not None:
+        check(spec.idle_timeout > 0, "idleTimeout", "idleTimeout must be positive (seconds)")
+    if spec.refresh_grace_seconds is not None:
+        check(
+            0 <= spec.refresh_grace_seconds <= 300,
+            "refreshGraceSeconds",
+            "refreshGraceSeconds must be between 0 and 300",
+        )
+    check(
+        len(spec.description) <= MAX_DESCRIPTION,
+        "description",
+        f"description may be at most {MAX_DESCRIPTION} characters",
+    )
+    if problems:
+        raise InvalidInput(problems[0].message, field_errors=tuple(problems))
+    return ConfigValues(
+        tag=slug(spec.tag, "tag"),
+        name=name(spec.name if spec.name is not None else spec.tag, "name"),
+        description=spec.description,
+        selector=spec.selector,
+        expiry=spec.expiry,
+        period=spec.period.value,
+        refresh_expiry=spec.refresh_expiry,
+        refresh_period=spec.refresh_period.value,
+        idle_timeout=spec.idle_timeout,
+        refresh_grace_seconds=spec.refresh_grace_seconds,
+        json_schema=None if spec.schema is None else _check_schema(spec.schema),
+        token_format=TokenFormat.ENCRYPTED.value,
+    )
+
+
+def _spec_of(config: SessionConfigRecord) -> ConfigSpec:
+    return ConfigSpec(
+        tag=config.tag,
+        name=config.name,
+        description=config.description,
+        selector=config.selector,
+        expiry=config.expiry,
+        period=Period(config.period),
+        refresh_expiry=config.refresh_expiry,
+        refresh_period=Period(config.refresh_period),
+        idle_timeout=config.idle_timeout,
+        refresh_grace_seconds=config.refresh_grace_seconds,
+        schema=None if config.json_schema is None else json.loads(config.json_schema),
+    )
+
+
+class Catalog:
+    """Administration of products and session configs."""
+
+    def __init__(self, store: Store, clock: Clock, *, auto_provision: bool) -> None:
+        self._store = store
+        self._clock = clock
+        self.auto_provision = auto_provision
+
+    # Products ------------------------------------------------------------------------
+    async def create_product(
+        self, tag: str, product_name: str, envs: list[str] | None = None
+    ) -> ProductRecord:
+        """Create a product; its environments default to dev, staging and prd."""
+        env_list = list(DEFAULT_ENVS) if envs is None else envs
+        if not env_list or len(env_list) > MAX_ENVS:
+            raise InvalidInput(f"envs must list 1-{MAX_ENVS} environments", field="envs")
+        for i, env in enumerate(env_list):
+            slug(env, f"envs.{i}")
+        if len(set(env_list)) != len(env_list):
+            raise InvalidInput("envs must not repeat", field="envs")
+        try:
+            return await self._store.insert_product(
+                slug(tag, "tag"), name(product_name, "name"), tuple(env_list), self._clock.now()
+            )
+        except Conflict:
+            raise AlreadyExists(f"product {tag!r} already exists", field="tag") from None
+
+    async def products(self) -> list[ProductRecord]:
+        return await self._store.list_products()
+
+    async def product(self, tag: str) -> ProductRecord:
+        product = await self._store.get_product(tag)
+        if product is None:
+            raise ProductNotFound(f"product {tag!r} does not exist", field="product")
+        return product
+
+    async def find_product(self, tag: str) -> ProductRecord | None:
+        return await self._store.get_product(tag)
+
+    # Session configs -----------------------------------------------------------------
+    async def create_config(self, product_tag: str, spec: ConfigSpec) -> SessionConfigRecord:
+        product = await self.product(product_tag)
+        values = _values(spec)
+        try:
+            return await self._store.insert_config(product.id, values, self._clock.now())
+        except Conflict:
+            raise AlreadyExists(
+                f"session config {spec.tag!r} already exists", field="tag"
+            ) from None
+
+    async def config(self, product_tag: str, tag: str) -> SessionConfigRecord:
+        product = await self.product(product_tag)
+        config = await self._store.get_config(product.id, tag)
+        if config is None:
+            raise SessionConfigNotFound(f"session config {tag!r} does not exist", field="tag")
+        return config
+
+    async def find_config(self, product_tag: str, tag: str) -> SessionConfigRecord | None:
+        product = await self._store.get_product(product_tag)
+        return None if product is None else await self._store.get_config(product.id, tag)
+
+    async def configs(self, product_tag: str) -> list[SessionConfigRecord]:
+        product = await self.product(product_tag)
+        return await self._store.list_configs(product.id)
+
+    async def update_config(
+        self, product_tag: str, tag: str, patch: ConfigPatch
+    ) -> SessionConfigRecord:
+        current = await self.config(product_tag, tag)
+        spec = _spec_of(current)
+        changes = {
+            k: getattr(patch, k)
+            for k in (
+                "name",
+                "description",
+                "selector",
+                "expiry",
+                "period",
+                "refresh_expiry",
+                "refresh_period",
+                "idle_timeout",
+                "refresh_grace_seconds",
+                "schema",
+            )
+            if getattr(patch, k) is not None
+        }
+        spec = replace(spec, **changes)
+        if patch.clear_schema:
+            spec = replace(spec, schema=None)
+        if patch.clear_idle_timeout:
+            spec = replace(spec, idle_timeout=None)
+        updated = await self._store.update_config(current.id, _values(spec), self._clock.now())
+        if updated is None:
+            raise SessionConfigNotFound(f"session config {tag!r} does not exist", field="tag")
+        return updated
+
+    async def delete_config(self, product_tag: str, tag: str) -> SessionConfigRecord:
+        """Delete a config and every session minted under it."""
+        config = await self.config(product_tag, tag)
+        if not await self._store.delete_config(config.id):
+            raise SessionConfigNotFound(f"session config {tag!r} does not exist", field="tag")
+        return config
+
+    # Resolution for session operations -----------------------------------------------
+    async def resolve_for_create(
+        self, product_tag: str, env: str, tag: str
+    ) -> tuple[ProductRecord, SessionConfigRecord]:
+        """Product and config a new session belongs to; in development, missing ones
+        are provisioned with defaults so the seed's examples run as written."""
+        slug(product_tag, "product")
+        slug(env, "env")
+        slug(tag, "tag")
+        now = self._clock.now()
+        product = await self._store.get_product(product_tag)
+        if product is None:
+            if not self.auto_provision:
+                raise ProductNotFound(f"product {product_tag!r} does not exist", field="product")
+            envs = DEFAULT_ENVS if env in DEFAULT_ENVS else (*DEFAULT_ENVS, env)
+            product = await self._store.ensure_product(product_tag, product_tag, envs, now)
+        if env not in product.envs:
+            if not self.auto_provision:
+                raise EnvNotFound(f"environment {env!r} does not exist", field="env")
+            await self._store.ensure_env(product.id, env, now)
+        config = await self._store.get_config(product.id, tag)
+        if config is None:
+            if not self.auto_provision:
+                raise SessionConfigNotFound(f"session config {tag!r} does not exist", field="tag")
+            config = await self._store.ensure_config(product.id, _values(ConfigSpec(tag)), now)
+        return product, config
+
+    async def resolve_existing(
+        self, product_tag: str, env: str, tag: str
+    ) -> tuple[ProductRecord, SessionConfigRecord] | None:
+        """Product and config if all three exist; never provisions anything."""
+        product = await self._store.get_product(product_tag)
+        if product is None or env not in product.envs:
+            return None
+        config = await self._store.get_config(product.id, tag)
+        if config is None:
+            return None
+        return product, config

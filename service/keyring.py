@@ -1,0 +1,89 @@
+"""Per (product, env) key rings: created on first need, wrapped at rest by the master
+key, unwrapped once and cached in memory."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass, field
+
+from joserfc.jwk import OctKey
+
+from service.clock import Clock
+from service.crypto import MasterKey
+from store import KeyRecord, Store
+
+ALG = "dir+A256GCM"
+
+
+def _aad(kid: str, product_id: int, env: str, alg: str) -> bytes:
+    return f"tessera-key:{kid}:{product_id}:{env}:{alg}".encode()
+
+
+@dataclass(slots=True)
+class KeyRing:
+    """The unwrapped keys of one (product, env): the active one mints, all decrypt."""
+
+    active_kid: str | None
+    keys: dict[str, OctKey] = field(default_factory=dict)
+
+    def __repr__(self) -> str:
+        return f"KeyRing(active_kid={self.active_kid!r}, kids={list(self.keys)!r})"
+
+
+class KeyRings:
+    """Cache of unwrapped rings. A ring is created only when minting needs one;
+    verification never creates keys."""
+
+    def __init__(self, store: Store, master_key: MasterKey, clock: Clock) -> None:
+        self._store = store
+        self._master = master_key
+        self._clock = clock
+        self._rings: dict[tuple[int, str], KeyRing] = {}
+
+    def _unwrap(self, record: KeyRecord) -> OctKey:
+        raw = self._master.unwrap(
+            record.wrapped, _aad(record.kid, record.product_id, record.env, record.alg)
+        )
+        return OctKey.import_key(raw)
+
+    async def _load(self, product_id: int, env: str) -> KeyRing | None:
+        records = await self._store.list_keys(product_id, env)
+        if not records:
+            return None
+        ring = KeyRing(
+            active_kid=next((r.kid for r in records if r.state == "active"), None),
+            keys={r.kid: self._unwrap(r) for r in records},
+        )
+        self._rings[(product_id, env)] = ring
+        return ring
+
+    async def for_verify(self, product_id: int, env: str) -> KeyRing | None:
+        """The ring used to decrypt, or ``None`` if this (product, env) has no keys."""
+        ring = self._rings.get((product_id, env))
+        if ring is None:
+            ring = await self._load(product_id, env)
+        return ring
+
+    async def for_minting(self, product_id: int, env: str) -> tuple[str, OctKey]:
+        """The active key, created and persisted on first need (race-safe)."""
+        ring = await self.for_verify(product_id, env)
+        if ring is None or ring.active_kid is None:
+            kid = secrets.token_urlsafe(12)
+            raw = os.urandom(32)
+            candidate = KeyRecord(
+                kid=kid,
+                product_id=product_id,
+                env=env,
+                alg=ALG,
+                state="active",
+                wrapped=self._master.wrap(raw, _aad(kid, product_id, env, ALG)),
+                created_at=self._clock.now(),
+            )
+            await self._store.insert_active_key(candidate)
+            ring = await self._load(product_id, env)
+            assert ring is not None and ring.active_kid is not None
+        return ring.active_kid, ring.keys[ring.active_kid]
+
+    def invalidate(self, product_id: int, env: str) -> None:
+        self._rings.pop((product_id, env), None)

@@ -1,0 +1,96 @@
+"""The one settings object: environment variables prefixed ``TESSERA_``."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import math
+from collections import Counter
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+API_KEY_PREFIX = "tsk_"
+# An admin key guards everything, so it must be at least as strong as a generated one
+# could reasonably be shortened to: 128 bits of estimated entropy after the prefix.
+MIN_ADMIN_KEY_BITS = 128
+
+
+def estimated_entropy_bits(secret: str) -> float:
+    """Shannon entropy of the string's own character distribution, times its length.
+
+    A crude but conservative estimate: repeated or low-variety strings score low."""
+    if not secret:
+        return 0.0
+    counts = Counter(secret)
+    n = len(secret)
+    per_char = -sum(c / n * math.log2(c / n) for c in counts.values())
+    return per_char * n
+
+
+def decode_master_key(value: str) -> bytes:
+    try:
+        raw = base64.b64decode(value.strip(), validate=True)
+    except (binascii.Error, ValueError):
+        raise ValueError("TESSERA_MASTER_KEY must be base64 of 32 bytes") from None
+    if len(raw) != 32:
+        raise ValueError("TESSERA_MASTER_KEY must be base64 of 32 bytes")
+    return raw
+
+
+class Settings(BaseSettings):
+    """Runtime configuration. Secrets are ``SecretStr`` so ``repr`` never shows them."""
+
+    model_config = SettingsConfigDict(env_prefix="TESSERA_", extra="ignore")
+
+    mode: Literal["development", "production"] = "development"
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    data_dir: Path = Path(".tessera")
+    database_url: str | None = None
+    master_key: SecretStr | None = None
+    admin_key: SecretStr | None = None
+    log_level: str = "info"
+
+    # Limits.
+    max_details_bytes: int = Field(default=4096, ge=2)
+    max_token_length: int = Field(default=8192, ge=256)
+    refresh_grace_seconds: int = Field(default=10, ge=0, le=300)
+
+    @field_validator("master_key")
+    @classmethod
+    def _check_master_key(cls, v: SecretStr | None) -> SecretStr | None:
+        if v is not None:
+            decode_master_key(v.get_secret_value())
+        return v
+
+    @field_validator("admin_key")
+    @classmethod
+    def _check_admin_key(cls, v: SecretStr | None) -> SecretStr | None:
+        if v is None:
+            return v
+        key = v.get_secret_value()
+        if not key.startswith(API_KEY_PREFIX):
+            raise ValueError(f"TESSERA_ADMIN_KEY must start with {API_KEY_PREFIX!r}")
+        if estimated_entropy_bits(key[len(API_KEY_PREFIX) :]) < MIN_ADMIN_KEY_BITS:
+            raise ValueError(
+                "TESSERA_ADMIN_KEY is too weak: use at least 32 random characters after "
+                "the prefix (`tessera create-admin-key` prints a good one)"
+            )
+        return v
+
+    @property
+    def production(self) -> bool:
+        return self.mode == "production"
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'tessera.db').resolve()}"
+
+    @property
+    def master_key_file(self) -> Path:
+        return self.data_dir / "master.key"

@@ -1,0 +1,145 @@
+"""Assembly of the service: settings in, a ready ``Tessera`` out."""
+
+from __future__ import annotations
+
+import base64
+import logging
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+from service.access import Access
+from service.catalog import Catalog
+from service.clock import Clock, SystemClock
+from service.crypto import MasterKey, UnwrapFailed
+from service.errors import StartupError
+from service.keyring import KeyRings
+from service.sessions import Sessions
+from service.settings import Settings, decode_master_key
+from store import Store, open_store
+
+log = logging.getLogger("tessera")
+
+_CHECK_KEY = "master_key_check"
+_CHECK_AAD = b"tessera:master-key-check"
+_CHECK_PLAINTEXT = b"tessera master key check v1"
+
+
+def _load_master_key(settings: Settings) -> MasterKey:
+    if settings.master_key is not None:
+        return MasterKey(decode_master_key(settings.master_key.get_secret_value()))
+    path = settings.master_key_file
+    if path.exists():
+        try:
+            return MasterKey(decode_master_key(path.read_text()))
+        except ValueError:
+            raise StartupError(f"{path} does not hold a valid master key") from None
+    raw = os.urandom(32)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(base64.b64encode(raw).decode() + "\n")
+    log.warning(
+        "generated a development master key in %s; set TESSERA_MASTER_KEY in production",
+        path,
+    )
+    return MasterKey(raw)
+
+
+async def _check_master_key(store: Store, master: MasterKey) -> None:
+    """Refuse a master key other than the one the database was created with, rather
+    than minting with new keys and orphaning every issued token."""
+    candidate = base64.b64encode(master.wrap(_CHECK_PLAINTEXT, _CHECK_AAD)).decode()
+    stored = await store.put_meta_if_absent(_CHECK_KEY, candidate)
+    try:
+        master.unwrap(base64.b64decode(stored), _CHECK_AAD)
+    except UnwrapFailed:
+        raise StartupError(
+            "the master key does not match the one this database was created with"
+        ) from None
+
+
+def check_production(settings: Settings) -> None:
+    missing = [
+        name
+        for name, value in (
+            ("TESSERA_MASTER_KEY", settings.master_key),
+            ("TESSERA_ADMIN_KEY", settings.admin_key),
+        )
+        if value is None
+    ]
+    if settings.production and missing:
+        raise StartupError(f"production mode requires {' and '.join(missing)}")
+
+
+class Tessera:
+    """The service as the API layer sees it."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        clock: Clock,
+        master_key: MasterKey,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.clock = clock
+        self.catalog = Catalog(store, clock, auto_provision=not settings.production)
+        self.keyrings = KeyRings(store, master_key, clock)
+        admin_key = settings.admin_key.get_secret_value() if settings.admin_key else None
+        self.access = Access(store, clock, admin_key)
+        self.sessions = Sessions(
+            store,
+            self.catalog,
+            self.keyrings,
+            clock,
+            refresh_key=master_key.derive(b"tessera refresh tokens v1"),
+            max_details_bytes=settings.max_details_bytes,
+            max_token_length=settings.max_token_length,
+        )
+
+    def __repr__(self) -> str:
+        return f"Tessera(mode={self.settings.mode!r})"
+
+    @classmethod
+    async def start(
+        cls,
+        settings: Settings,
+        *,
+        clock: Clock | None = None,
+        announce: Callable[[str], None] | None = None,
+    ) -> Tessera:
+        """Open and migrate the store, load the master key and make sure an admin key
+        exists. In development a missing admin key is generated and ``announce``d once."""
+        check_production(settings)
+        master = _load_master_key(settings)
+        store = open_store(settings.resolved_database_url)
+        try:
+            await store.migrate()
+            await _check_master_key(store, master)
+            tessera = cls(settings, store, clock or SystemClock(), master)
+            if not await tessera.access.has_admin_key():
+                key = await tessera.access.create_admin_key("development admin")
+                (announce or _print_banner)(key)
+        except BaseException:
+            await store.close()
+            raise
+        return tessera
+
+    async def close(self) -> None:
+        await self.store.close()
+
+
+def _print_banner(key: str) -> None:
+    # Printed to the terminal once, never logged: this is the only copy of the key.
+    bar = "=" * 72
+    print(
+        f"\n{bar}\nTessera development admin key (shown once, keep it):\n\n    {key}\n\n"
+        f"Send it as the header  Authorization: Bearer {key[:8]}...\n{bar}\n",
+        flush=True,
+    )
+
+
+def ensure_data_dir(path: Path) -> None:
+    path.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,27 @@
+"""Input rules shared by the services."""
+
+from __future__ import annotations
+
+import re
+
+from service.errors import InvalidInput
+
+SLUG = re.compile(r"[a-z0-9_-]{1,64}")
+MAX_NAME_LENGTH = 200
+MAX_USER_ID_LENGTH = 256
+
+
+def slug(value: str, field: str) -> str:
+    """Return ``value`` if it is a valid slug, else raise ``InvalidInput`` for ``field``."""
+    if not SLUG.fullmatch(value):
+        raise InvalidInput(
+            f"{field} must be 1-64 lower-case letters, digits, '-' or '_'", field=field
+        )
+    return value
+
+
+def name(value: str, field: str) -> str:
+    value = value.strip()
+    if not value or len(value) > MAX_NAME_LENGTH:
+        raise InvalidInput(f"{field} must be 1-{MAX_NAME_LENGTH} characters", field=field)
+    return value

@@ -1,0 +1,43 @@
+"""Persistence: the ``Store`` protocol and one adapter per database."""
+
+from __future__ import annotations
+
+from store.base import Store
+from store.errors import Conflict, StoreUnavailable
+from store.records import (
+    ApiKeyRecord,
+    ConfigValues,
+    KeyRecord,
+    NewSession,
+    ProductRecord,
+    SessionConfigRecord,
+    SessionRecord,
+)
+
+
+def open_store(url: str) -> Store:
+    """Open (but do not migrate) the store named by ``url``."""
+    if url.startswith("sqlite:///"):
+        from store.sqlite import SqliteStore
+
+        return SqliteStore(url.removeprefix("sqlite:///") or ":memory:")
+    if url == "sqlite://":
+        from store.sqlite import SqliteStore
+
+        return SqliteStore(":memory:")
+    raise ValueError("unsupported database URL scheme (expected sqlite:///path)")
+
+
+__all__ = [
+    "ApiKeyRecord",
+    "ConfigValues",
+    "Conflict",
+    "KeyRecord",
+    "NewSession",
+    "ProductRecord",
+    "SessionConfigRecord",
+    "SessionRecord",
+    "Store",
+    "StoreUnavailable",
+    "open_store",
+]

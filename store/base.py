@@ -1,0 +1,112 @@
+"""The ``Store`` protocol every database adapter implements.
+
+Adapters return plain records (``store.records``) and raise ``store.errors`` only. Every
+state change that must be atomic is one conditional statement or one transaction."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from store.records import (
+    ApiKeyRecord,
+    ConfigValues,
+    KeyRecord,
+    NewSession,
+    ProductRecord,
+    SessionConfigRecord,
+    SessionRecord,
+)
+
+
+class Store(Protocol):
+    # Lifecycle -----------------------------------------------------------------------
+    async def migrate(self) -> int:
+        """Apply pending migrations; return the schema version now in force."""
+        ...
+
+    async def schema_version(self) -> int:
+        """The highest applied migration (0 for an empty database)."""
+        ...
+
+    async def close(self) -> None: ...
+
+    # Metadata ------------------------------------------------------------------------
+    async def get_meta(self, key: str) -> str | None: ...
+
+    async def put_meta_if_absent(self, key: str, value: str) -> str:
+        """Store ``value`` unless ``key`` has one already; return the value in force."""
+        ...
+
+    # Products and environments -------------------------------------------------------
+    async def insert_product(
+        self, tag: str, name: str, envs: tuple[str, ...], now: float
+    ) -> ProductRecord:
+        """Create a product with its environments; ``Conflict`` if the tag is taken."""
+        ...
+
+    async def ensure_product(
+        self, tag: str, name: str, envs: tuple[str, ...], now: float
+    ) -> ProductRecord:
+        """Return the product, creating it (race-safely) if it does not exist."""
+        ...
+
+    async def get_product(self, tag: str) -> ProductRecord | None: ...
+
+    async def list_products(self) -> list[ProductRecord]: ...
+
+    async def ensure_env(self, product_id: int, env: str, now: float) -> None:
+        """Add an environment to a product unless it already has it."""
+        ...
+
+    # Session configs -----------------------------------------------------------------
+    async def insert_config(
+        self, product_id: int, values: ConfigValues, now: float
+    ) -> SessionConfigRecord:
+        """Create a config; ``Conflict`` if the product already has its tag."""
+        ...
+
+    async def ensure_config(
+        self, product_id: int, values: ConfigValues, now: float
+    ) -> SessionConfigRecord:
+        """Return the product's config with ``values.tag``, creating it if absent."""
+        ...
+
+    async def get_config(self, product_id: int, tag: str) -> SessionConfigRecord | None: ...
+
+    async def list_configs(self, product_id: int) -> list[SessionConfigRecord]: ...
+
+    async def update_config(
+        self, config_id: int, values: ConfigValues, now: float
+    ) -> SessionConfigRecord | None:
+        """Replace a config's fields; ``None`` if it no longer exists."""
+        ...
+
+    async def delete_config(self, config_id: int) -> bool:
+        """Delete a config and, by cascade, its sessions. ``False`` if already gone."""
+        ...
+
+    # Key rings -----------------------------------------------------------------------
+    async def list_keys(self, product_id: int, env: str) -> list[KeyRecord]:
+        """Every key of a (product, env) ring that can still decrypt, newest first."""
+        ...
+
+    async def insert_active_key(self, key: KeyRecord) -> KeyRecord:
+        """Insert ``key`` as the ring's active key unless another instance won the race;
+        return the active key in force either way."""
+        ...
+
+    # Sessions ------------------------------------------------------------------------
+    async def insert_session(self, session: NewSession) -> None:
+        """Durably commit a new session before any token for it leaves the process."""
+        ...
+
+    async def get_session(self, session_id: str) -> SessionRecord | None: ...
+
+    # API keys ------------------------------------------------------------------------
+    async def insert_api_key(self, key: ApiKeyRecord) -> None: ...
+
+    async def get_api_key_by_hash(self, key_hash: bytes) -> ApiKeyRecord | None: ...
+
+    async def count_admin_keys(self) -> int:
+        """Unrevoked admin keys."""
+        ...

@@ -1,0 +1,114 @@
+"""Plain rows as the store returns them. Times are Unix seconds (float)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class ProductRecord:
+    id: int
+    tag: str
+    name: str
+    envs: tuple[str, ...]
+    created_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class SessionConfigRecord:
+    id: int
+    product_id: int
+    tag: str
+    name: str
+    description: str
+    selector: str
+    expiry: int
+    period: str
+    refresh_expiry: int
+    refresh_period: str
+    idle_timeout: int | None
+    refresh_grace_seconds: int | None
+    json_schema: str | None
+    token_format: str
+    created_at: float
+    updated_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class KeyRecord:
+    kid: str
+    product_id: int
+    env: str
+    alg: str
+    state: str
+    wrapped: bytes
+    created_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class NewSession:
+    id: str
+    product_id: int
+    env: str
+    config_id: int
+    identifier: str
+    user_id: str
+    details: str
+    started_at: float
+    expires_at: float
+    refresh_expires_at: float
+    refresh_hash: bytes
+    refresh_salt: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class SessionRecord:
+    id: str
+    product_id: int
+    env: str
+    config_id: int
+    identifier: str
+    user_id: str
+    details: str
+    started_at: float
+    expires_at: float
+    refresh_expires_at: float
+    last_seen_at: float
+    last_refresh_at: float
+    revoked_at: float | None
+    revoked_reason: str | None
+    refresh_generation: int
+    refresh_hash: bytes
+    refresh_salt: bytes
+    rotated_at: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKeyRecord:
+    id: str
+    name: str
+    key_hash: bytes
+    product_id: int | None
+    envs: tuple[str, ...] | None
+    is_admin: bool
+    created_at: float
+    last_used_at: float | None
+    revoked_at: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class ConfigValues:
+    """The writable fields of a session config."""
+
+    tag: str
+    name: str
+    description: str
+    selector: str
+    expiry: int
+    period: str
+    refresh_expiry: int
+    refresh_period: str
+    idle_timeout: int | None
+    refresh_grace_seconds: int | None
+    json_schema: str | None
+    token_format: str
