@@ -1,0 +1,41 @@
+"""The exported SDL, the operation documents and the error codes stay in step."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from graphql import parse, validate
+
+from schema import schema
+from schema.errors import ErrorCode
+from service import errors as svc
+from tests.operations import OPERATIONS, operation
+
+SDL = Path(__file__).resolve().parents[2] / "graphql" / "schema.graphql"
+
+
+def test_schema_graphql_matches_code() -> None:
+    assert SDL.read_text().strip() == schema.as_str().strip(), (
+        "graphql/schema.graphql is stale: run "
+        "`.venv/bin/python -c 'from schema import schema; print(schema.as_str())' "
+        "> graphql/schema.graphql`"
+    )
+
+
+@pytest.mark.parametrize("path", sorted(OPERATIONS.glob("*.graphql")), ids=lambda p: p.stem)
+def test_operation_document_is_valid(path: Path) -> None:
+    document = parse(operation(path.stem))
+    if all(d.kind == "fragment_definition" for d in document.definitions):
+        return  # a fragment file is validated through the operations that import it
+    assert validate(schema._schema, document) == []
+
+
+def _subclasses(cls: type) -> list[type]:
+    return [cls, *(s for c in cls.__subclasses__() for s in _subclasses(c))]
+
+
+def test_every_service_error_code_is_in_error_code_enum() -> None:
+    codes = {c.code for c in _subclasses(svc.TesseraError) if not issubclass(c, svc.AccessError)}
+    codes.discard(svc.TesseraError.code)
+    assert codes <= {e.value for e in ErrorCode}
