@@ -82,9 +82,13 @@ def create_app(settings: Settings, *, tessera: Tessera | None = None) -> Starlet
             yield
             return
         app.state.tessera = await Tessera.start(settings)
+        sweeper = asyncio.create_task(
+            app.state.tessera.sweeper.run(settings.sweep_interval_seconds)
+        )
         try:
             yield
         finally:
+            sweeper.cancel()
             await app.state.tessera.close()
 
     app = Starlette(

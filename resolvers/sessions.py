@@ -4,6 +4,12 @@ from schema.context import Info
 from schema.sessions import (
     CreateSessionInput,
     CreateSessionResult,
+    RefreshSessionInput,
+    RefreshSessionResult,
+    RevokedSessions,
+    RevokeSessionInput,
+    RevokeSessionResult,
+    SessionConnection,
     SessionTokens,
     SessionVerification,
     VerifySessionInput,
@@ -21,3 +27,37 @@ async def verify_session(info: Info, input: VerifySessionInput) -> SessionVerifi
     tessera = info.context.tessera
     verification = await tessera.sessions.verify(input.product, input.env, input.tag, input.token)
     return SessionVerification.of(verification, tessera.clock.now())
+
+
+async def refresh_session(info: Info, input: RefreshSessionInput) -> RefreshSessionResult:
+    issued = await info.context.tessera.sessions.refresh(
+        input.product, input.env, input.tag, input.refresh_token
+    )
+    return SessionTokens.of(issued)
+
+
+async def revoke_session(info: Info, input: RevokeSessionInput) -> RevokeSessionResult:
+    count = await info.context.tessera.sessions.revoke(
+        input.product,
+        input.env,
+        input.tag,
+        session_id=input.session_id,
+        identifier=input.identifier,
+    )
+    return RevokedSessions(count=count)
+
+
+async def active_sessions(
+    info: Info,
+    product: str,
+    env: str,
+    tag: str,
+    identifier: str | None = None,
+    first: int | None = None,
+    after: str | None = None,
+) -> SessionConnection:
+    tessera = info.context.tessera
+    page = await tessera.sessions.active(
+        product, env, tag, identifier=identifier, first=first, after=after
+    )
+    return SessionConnection.of(page, tessera.clock.now())

@@ -8,20 +8,27 @@ from __future__ import annotations
 from typing import Any
 
 import strawberry
+from graphql import GraphQLError
 from strawberry.extensions import ParserCache, ValidationCache
 from strawberry.types.execution import ExecutionContext
 
-from graphql import GraphQLError
 from resolvers import configs as config_resolvers
 from resolvers import products as product_resolvers
 from resolvers import sessions as session_resolvers
-from schema.access import AdminOnly
+from schema.access import AdminOnly, AnyCaller
 from schema.configs import DeleteSessionConfigResult, SessionConfig, SessionConfigResult
 from schema.errors import ERROR_TYPES, EXCEPTION_HANDLERS, ErrorPolicy, log_errors
 from schema.products import CreateProductResult, Product
-from schema.sessions import CreateSessionResult, SessionVerification
+from schema.sessions import (
+    CreateSessionResult,
+    RefreshSessionResult,
+    RevokeSessionResult,
+    SessionConnection,
+    SessionVerification,
+)
 
 ADMIN: list[Any] = [AdminOnly]
+ANYONE: list[Any] = [AnyCaller]
 
 
 @strawberry.type
@@ -43,6 +50,11 @@ class Query:
         permission_classes=ADMIN,
         description="Decrypt and check a session token. A bad token is `valid: false`, "
         "never an error.",
+    )
+    active_sessions: SessionConnection = strawberry.field(
+        resolver=session_resolvers.active_sessions,
+        permission_classes=ADMIN,
+        description="Live sessions, newest first. `first` is at most 100.",
     )
 
 
@@ -66,6 +78,17 @@ class Mutation:
         resolver=session_resolvers.create_session,
         permission_classes=ADMIN,
         description="Start a session: returns a session token and a refresh token.",
+    )
+    refresh_session: RefreshSessionResult = strawberry.mutation(
+        resolver=session_resolvers.refresh_session,
+        permission_classes=ANYONE,
+        description="Redeem a refresh token for a new session token and the next refresh "
+        "token. The refresh token is the credential; no API key is needed.",
+    )
+    revoke_session: RevokeSessionResult = strawberry.mutation(
+        resolver=session_resolvers.revoke_session,
+        permission_classes=ADMIN,
+        description="Revoke one session or every session of an identifier. Idempotent.",
     )
 
 

@@ -14,11 +14,11 @@ from enum import Enum
 from typing import Any
 
 import strawberry
+from graphql import GraphQLError
 from strawberry.extensions import SchemaExtension
 from strawberry.types.field import StrawberryField
 from strawberry.types.info import Info
 
-from graphql import GraphQLError
 from service import errors as svc
 
 log = logging.getLogger("tessera.graphql")
@@ -34,6 +34,11 @@ class ErrorCode(Enum):
     SESSION_CONFIG_NOT_FOUND = "SESSION_CONFIG_NOT_FOUND"
     SCHEMA_VALIDATION_FAILED = "SCHEMA_VALIDATION_FAILED"
     SELECTOR_UNRESOLVED = "SELECTOR_UNRESOLVED"
+    REFRESH_TOKEN_INVALID = "REFRESH_TOKEN_INVALID"  # noqa: S105 - an error code
+    REFRESH_TOKEN_EXPIRED = "REFRESH_TOKEN_EXPIRED"  # noqa: S105 - an error code
+    REFRESH_TOKEN_REUSED = "REFRESH_TOKEN_REUSED"  # noqa: S105 - an error code
+    SESSION_REVOKED = "SESSION_REVOKED"
+    WRONG_SESSION = "WRONG_SESSION"
 
 
 @strawberry.interface(description="Implemented by every expected error a mutation returns.")
@@ -55,6 +60,11 @@ class NotFoundError(Error):
 
 @strawberry.type
 class AlreadyExistsError(Error):
+    field: str | None = None
+
+
+@strawberry.type(description="The session or its refresh token cannot be used.")
+class SessionError(Error):
     field: str | None = None
 
 
@@ -85,6 +95,10 @@ class AlreadyExistsHandler(
     error_type = AlreadyExistsError
 
 
+class SessionErrorHandler(_Handler, strawberry.ExceptionHandler[svc.SessionError, SessionError]):
+    error_type = SessionError
+
+
 class InvalidInputHandler(strawberry.ExceptionHandler[svc.InvalidInput, InvalidInputError]):
     def handle(
         self, exception: svc.InvalidInput, *, field: StrawberryField, info: Info
@@ -99,8 +113,13 @@ class InvalidInputHandler(strawberry.ExceptionHandler[svc.InvalidInput, InvalidI
         )
 
 
-EXCEPTION_HANDLERS = (NotFoundHandler(), AlreadyExistsHandler(), InvalidInputHandler())
-ERROR_TYPES = (NotFoundError, AlreadyExistsError, InvalidInputError)
+EXCEPTION_HANDLERS = (
+    NotFoundHandler(),
+    AlreadyExistsHandler(),
+    InvalidInputHandler(),
+    SessionErrorHandler(),
+)
+ERROR_TYPES = (NotFoundError, AlreadyExistsError, InvalidInputError, SessionError)
 
 INTERNAL = "INTERNAL_SERVER_ERROR"
 

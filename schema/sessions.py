@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from enum import Enum
 from typing import Annotated
 
 import strawberry
 
-from schema.errors import InvalidInputError, NotFoundError
+from schema.errors import InvalidInputError, NotFoundError, SessionError
 from schema.scalars import JSON, utc
-from service.sessions import IssuedTokens, Verification
+from service.sessions import IssuedTokens, SessionPage, Verification
 from store import SessionRecord
 
 
@@ -71,6 +72,8 @@ class Session:
 
     @classmethod
     def of(cls, record: SessionRecord, details: JSON, now: float) -> Session:
+        """``details`` is passed in so a caller that already decoded them does not
+        decode twice."""
         return cls(
             id=record.id,
             identifier=record.identifier,
@@ -129,4 +132,72 @@ class SessionVerification:
             expires_at=utc(v.expires_at),
             data=session.data,
             session=session,
+        )
+
+
+@strawberry.input
+class RefreshSessionInput:
+    product: str
+    env: str
+    tag: str
+    refresh_token: str
+
+
+RefreshSessionResult = Annotated[
+    SessionTokens | SessionError | InvalidInputError, strawberry.union("RefreshSessionResult")
+]
+
+
+@strawberry.input(description="Give exactly one of `sessionId` and `identifier`.")
+class RevokeSessionInput:
+    product: str
+    env: str
+    tag: str
+    session_id: str | None = None
+    identifier: str | None = None
+
+
+@strawberry.type
+class RevokedSessions:
+    count: int = strawberry.field(description="Sessions revoked by this call.")
+
+
+RevokeSessionResult = Annotated[
+    RevokedSessions | NotFoundError | InvalidInputError, strawberry.union("RevokeSessionResult")
+]
+
+
+@strawberry.type
+class PageInfo:
+    has_next_page: bool
+    end_cursor: str | None
+
+
+@strawberry.type
+class SessionEdge:
+    cursor: str
+    node: Session
+
+
+@strawberry.type
+class SessionConnection:
+    edges: list[SessionEdge]
+    page_info: PageInfo
+    total_count: int
+
+    @classmethod
+    def of(cls, page: SessionPage, now: float) -> SessionConnection:
+        edges = [
+            SessionEdge(
+                cursor=SessionPage.cursor(r), node=Session.of(r, json.loads(r.details), now)
+            )
+            for r in page.sessions
+        ]
+        return cls(
+            edges=edges,
+            page_info=PageInfo(
+                has_next_page=page.has_next_page,
+                end_cursor=edges[-1].cursor if edges else None,
+            ),
+            total_count=page.total_count,
         )

@@ -80,6 +80,36 @@ class SelectorUnresolved(InvalidInput):
     code = "SELECTOR_UNRESOLVED"
 
 
+class SessionError(TesseraError):
+    """A session operation refused for the session's own state or credential."""
+
+    code = "SESSION_ERROR"
+
+
+class RefreshTokenInvalid(SessionError):
+    code = "REFRESH_TOKEN_INVALID"
+
+
+class RefreshTokenExpired(SessionError):
+    code = "REFRESH_TOKEN_EXPIRED"
+
+
+class RefreshTokenReused(SessionError):
+    """An already-rotated refresh token came back: the session is revoked."""
+
+    code = "REFRESH_TOKEN_REUSED"
+
+
+class SessionRevoked(SessionError):
+    code = "SESSION_REVOKED"
+
+
+class WrongSession(SessionError):
+    """The credential belongs to another product, env or tag."""
+
+    code = "WRONG_SESSION"
+
+
 class AccessError(TesseraError):
     """Request-level failures: they abort the operation instead of being data."""
 

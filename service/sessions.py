@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
+import logging
 import os
 import secrets
 from dataclasses import dataclass
@@ -16,13 +19,32 @@ from service.catalog import (
     validate_details,
 )
 from service.clock import Clock
-from service.errors import InvalidInput, SelectorUnresolved
+from service.crypto import constant_time_equal
+from service.errors import (
+    EnvNotFound,
+    InvalidInput,
+    ProductNotFound,
+    RefreshTokenExpired,
+    RefreshTokenInvalid,
+    RefreshTokenReused,
+    SelectorUnresolved,
+    SessionConfigNotFound,
+    SessionRevoked,
+    WrongSession,
+)
 from service.keyring import KeyRings
-from service.validation import MAX_USER_ID_LENGTH
-from store import NewSession, SessionConfigRecord, SessionRecord, Store
+from service.refresh import RefreshToken
+from service.validation import MAX_USER_ID_LENGTH, SLUG
+from store import NewSession, ProductRecord, SessionConfigRecord, SessionRecord, Store
+
+log = logging.getLogger("tessera.sessions")
 
 # Tolerated clock skew between instances when checking ``iat``.
 IAT_LEEWAY_SECONDS = 60
+# lastSeenAt is written at most this often per session, so verification stays a read.
+LAST_SEEN_INTERVAL_SECONDS = 60.0
+DEFAULT_PAGE_SIZE = 20
+MAX_PAGE_SIZE = 100
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +71,35 @@ class Verification:
     @property
     def details(self) -> Any:
         return None if self.session is None else json.loads(self.session.details)
+
+
+@dataclass(frozen=True, slots=True)
+class SessionPage:
+    """One page of a keyset-paginated session listing."""
+
+    sessions: list[SessionRecord]
+    has_next_page: bool
+    total_count: int
+
+    @staticmethod
+    def cursor(session: SessionRecord) -> str:
+        raw = json.dumps([session.started_at, session.id], separators=(",", ":")).encode()
+        return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _parse_cursor(cursor: str) -> tuple[float, str]:
+    try:
+        value = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+    except (binascii.Error, ValueError):
+        value = None
+    if (
+        not isinstance(value, list)
+        or len(value) != 2
+        or not isinstance(value[0], int | float)
+        or not isinstance(value[1], str)
+    ):
+        raise InvalidInput("after is not a cursor from this listing", field="after")
+    return float(value[0]), value[1]
 
 
 def resolve_identifier(selector: str, user_id: str, details: dict[str, Any]) -> str:
@@ -79,6 +130,7 @@ class Sessions:
         refresh_key: bytes,
         max_details_bytes: int,
         max_token_length: int,
+        refresh_grace_seconds: int,
     ) -> None:
         self._store = store
         self._catalog = catalog
@@ -87,6 +139,7 @@ class Sessions:
         self._refresh_key = refresh_key
         self._max_details_bytes = max_details_bytes
         self._max_token_length = max_token_length
+        self._grace = refresh_grace_seconds
 
     def __repr__(self) -> str:
         return "Sessions(<hidden>)"
@@ -117,12 +170,11 @@ class Sessions:
         identifier = resolve_identifier(config.selector, user_id, details)
 
         now = self._clock.now()
-        iat = int(now)
-        exp = iat + access_seconds(config)
-        refresh_expires_at = float(iat + refresh_seconds(config))
+        refresh_expires_at = float(int(now) + refresh_seconds(config))
         session_id = secrets.token_urlsafe(16)
         salt = os.urandom(refresh.SALT_BYTES)
         refresh_token = refresh.derive(self._refresh_key, session_id, 0, salt)
+        exp = self._access_expiry(config, now, refresh_expires_at)
         kid, key = await self._keyrings.for_minting(product_rec.id, env)
 
         await self._store.insert_session(
@@ -141,40 +193,205 @@ class Sessions:
                 refresh_salt=salt,
             )
         )
-        token = self._mint(product, env, config, kid, key, session_id, user_id, details, iat, exp)
+        claims = self._claims(product, env, config, session_id, user_id, details, now, exp)
         return IssuedTokens(
-            token=token,
+            token=tokens.encode(config.tag, kid, key, claims),
             refresh_token=str(refresh_token),
             session_id=session_id,
             expires_at=float(exp),
             refresh_expires_at=refresh_expires_at,
         )
 
-    def _mint(
-        self,
+    @staticmethod
+    def _access_expiry(config: SessionConfigRecord, now: float, refresh_expires_at: float) -> int:
+        # A session token never outlives its session.
+        return min(int(now) + access_seconds(config), int(refresh_expires_at))
+
+    @staticmethod
+    def _claims(
         product: str,
         env: str,
         config: SessionConfigRecord,
-        kid: str,
-        key: Any,
         session_id: str,
         user_id: str,
-        details: dict[str, Any],
-        iat: int,
+        details: Any,
+        now: float,
         exp: int,
-    ) -> str:
-        claims = {
+    ) -> dict[str, Any]:
+        return {
             "iss": tokens.ISSUER,
             "aud": f"{product}:{env}",
             "sub": user_id,
             "sid": session_id,
             "tag": config.tag,
             "typ": tokens.TOKEN_TYPE,
-            "iat": iat,
+            "iat": int(now),
             "exp": exp,
             "details": details,
         }
-        return tokens.encode(config.tag, kid, key, claims)
+
+    async def refresh(self, product: str, env: str, tag: str, refresh_token: str) -> IssuedTokens:
+        """Redeem a refresh token: a new session token and the successor refresh token.
+
+        The current generation rotates with one conditional UPDATE. The previous
+        generation, redeemed again within the grace window, gets the same successor
+        (it is derived, not drawn); any other earlier generation revokes the session."""
+        presented = refresh.parse(refresh_token)
+        if presented is None:
+            raise RefreshTokenInvalid("the refresh token is not valid")
+        session = await self._store.get_session(presented.session_id)
+        if session is None or presented.generation > session.refresh_generation:
+            raise RefreshTokenInvalid("the refresh token is not valid")
+        expected = refresh.derive(
+            self._refresh_key, session.id, presented.generation, session.refresh_salt
+        )
+        if not constant_time_equal(expected.secret.encode(), presented.secret.encode()):
+            raise RefreshTokenInvalid("the refresh token is not valid")
+
+        resolved = await self._catalog.resolve_existing(product, env, tag)
+        if resolved is None or not self._belongs(session, resolved[0], env, resolved[1]):
+            raise WrongSession("the refresh token belongs to another product, env or tag")
+        product_rec, config = resolved
+
+        now = self._clock.now()
+        self._check_alive(session, config, now)
+        grace = (
+            config.refresh_grace_seconds
+            if config.refresh_grace_seconds is not None
+            else self._grace
+        )
+        if presented.generation == session.refresh_generation:
+            if not constant_time_equal(refresh.secret_hash(presented), session.refresh_hash):
+                raise RefreshTokenInvalid("the refresh token is not valid")
+            exp = self._access_expiry(config, now, session.refresh_expires_at)
+            successor = refresh.derive(
+                self._refresh_key, session.id, presented.generation + 1, session.refresh_salt
+            )
+            rotated = await self._store.rotate_refresh(
+                session.id, presented.generation, refresh.secret_hash(successor), exp, now
+            )
+            if rotated is not None:
+                return await self._issue(product, env, product_rec, config, rotated, successor)
+            # Another redemption won the race (or a revoke landed): judge this one
+            # against the state it left behind.
+            reread = await self._store.get_session(session.id)
+            if reread is None:
+                raise RefreshTokenInvalid("the refresh token is not valid")
+            session = reread
+            self._check_alive(session, config, now)
+
+        if (
+            presented.generation == session.refresh_generation - 1
+            and session.rotated_at is not None
+            and now - session.rotated_at <= grace
+        ):
+            successor = refresh.derive(
+                self._refresh_key, session.id, session.refresh_generation, session.refresh_salt
+            )
+            return await self._issue(product, env, product_rec, config, session, successor)
+
+        revoked = await self._store.revoke_session(
+            session.id, session.config_id, session.env, now, "refresh_token_reused"
+        )
+        if revoked:
+            log.warning("security: refresh token reuse detected; session %s revoked", session.id)
+        raise RefreshTokenReused("the refresh token was already used; the session is revoked")
+
+    @staticmethod
+    def _belongs(
+        session: SessionRecord, product: ProductRecord, env: str, config: SessionConfigRecord
+    ) -> bool:
+        return (
+            session.product_id == product.id
+            and session.env == env
+            and session.config_id == config.id
+        )
+
+    @staticmethod
+    def _check_alive(session: SessionRecord, config: SessionConfigRecord, now: float) -> None:
+        if session.revoked_at is not None:
+            raise SessionRevoked("the session was revoked")
+        if now >= session.refresh_expires_at:
+            raise RefreshTokenExpired("the session reached its absolute lifetime")
+        if config.idle_timeout is not None and now - session.last_refresh_at > config.idle_timeout:
+            raise RefreshTokenExpired("the session was idle for too long")
+
+    async def _issue(
+        self,
+        product: str,
+        env: str,
+        product_rec: ProductRecord,
+        config: SessionConfigRecord,
+        session: SessionRecord,
+        successor: RefreshToken,
+    ) -> IssuedTokens:
+        now = self._clock.now()
+        exp = self._access_expiry(config, now, session.refresh_expires_at)
+        kid, key = await self._keyrings.for_minting(product_rec.id, env)
+        details = json.loads(session.details)
+        claims = self._claims(product, env, config, session.id, session.user_id, details, now, exp)
+        return IssuedTokens(
+            token=tokens.encode(config.tag, kid, key, claims),
+            refresh_token=str(successor),
+            session_id=session.id,
+            expires_at=float(exp),
+            refresh_expires_at=session.refresh_expires_at,
+        )
+
+    async def _scope(self, product: str, env: str, tag: str) -> SessionConfigRecord:
+        """The config named by (product, env, tag), or the matching NotFound error."""
+        product_rec = await self._store.get_product(product)
+        if product_rec is None:
+            raise ProductNotFound(f"product {product!r} does not exist", field="product")
+        if env not in product_rec.envs:
+            raise EnvNotFound(f"environment {env!r} does not exist", field="env")
+        config = await self._store.get_config(product_rec.id, tag)
+        if config is None:
+            raise SessionConfigNotFound(f"session config {tag!r} does not exist", field="tag")
+        return config
+
+    async def revoke(
+        self,
+        product: str,
+        env: str,
+        tag: str,
+        *,
+        session_id: str | None = None,
+        identifier: str | None = None,
+    ) -> int:
+        """Revoke one session, or every live session of an identifier. Idempotent: the
+        result counts sessions revoked by this call."""
+        if (session_id is None) == (identifier is None):
+            raise InvalidInput("give exactly one of sessionId and identifier", field="input")
+        config = await self._scope(product, env, tag)
+        now = self._clock.now()
+        if session_id is not None:
+            return await self._store.revoke_session(session_id, config.id, env, now, "revoked")
+        assert identifier is not None
+        return await self._store.revoke_identifier(config.id, env, identifier, now, "revoked")
+
+    async def active(
+        self,
+        product: str,
+        env: str,
+        tag: str,
+        *,
+        identifier: str | None = None,
+        first: int | None = None,
+        after: str | None = None,
+    ) -> SessionPage:
+        """Live sessions, newest first, keyset-paginated."""
+        limit = DEFAULT_PAGE_SIZE if first is None else first
+        if not 1 <= limit <= MAX_PAGE_SIZE:
+            raise InvalidInput(f"first must be between 1 and {MAX_PAGE_SIZE}", field="first")
+        key = None if after is None else _parse_cursor(after)
+        config = await self._scope(product, env, tag)
+        now = self._clock.now()
+        rows = await self._store.list_sessions(config.id, env, identifier, now, key, limit + 1)
+        total = await self._store.count_sessions(config.id, env, identifier, now)
+        return SessionPage(
+            sessions=rows[:limit], has_next_page=len(rows) > limit, total_count=total
+        )
 
     async def verify(self, product: str, env: str, tag: str, token: str) -> Verification:
         """Decrypt and check a session token. Never raises for a bad token."""
@@ -186,6 +403,10 @@ class Sessions:
     async def _verify(self, product: str, env: str, tag: str, token: str) -> Verification:
         token_tag, compact = tokens.split(token, self._max_token_length)
         if token_tag != tag:
+            raise tokens.BadToken("WRONG_SESSION")
+        # No product/env/tag that is not a slug can exist; checking here also keeps
+        # strings the store cannot encode (lone surrogates) away from it.
+        if not (SLUG.fullmatch(product) and SLUG.fullmatch(env) and SLUG.fullmatch(tag)):
             raise tokens.BadToken("WRONG_SESSION")
         resolved = await self._catalog.resolve_existing(product, env, tag)
         if resolved is None:
@@ -225,4 +446,6 @@ class Sessions:
             raise tokens.BadToken("REVOKED")
         if now >= session.refresh_expires_at:
             raise tokens.BadToken("EXPIRED")
+        if now - session.last_seen_at >= LAST_SEEN_INTERVAL_SECONDS:
+            await self._store.touch_session(session.id, now, LAST_SEEN_INTERVAL_SECONDS)
         return Verification(valid=True, session=session, expires_at=float(exp))

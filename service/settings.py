@@ -58,6 +58,11 @@ class Settings(BaseSettings):
     max_details_bytes: int = Field(default=4096, ge=2)
     max_token_length: int = Field(default=8192, ge=256)
     refresh_grace_seconds: int = Field(default=10, ge=0, le=300)
+    # Sessions past their absolute lifetime are kept this long (so a late verify says
+    # EXPIRED rather than REVOKED and operators can look back), then swept.
+    session_retention_seconds: int = Field(default=7 * 86_400, ge=0)
+    sweep_interval_seconds: float = Field(default=60.0, gt=0)
+    sweep_batch_size: int = Field(default=500, ge=1, le=10_000)
 
     @field_validator("master_key")
     @classmethod

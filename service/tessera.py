@@ -6,13 +6,13 @@ import base64
 import logging
 import os
 from collections.abc import Callable
-from pathlib import Path
 
 from service.access import Access
 from service.catalog import Catalog
 from service.clock import Clock, SystemClock
 from service.crypto import MasterKey, UnwrapFailed
 from service.errors import StartupError
+from service.housekeeping import Sweeper
 from service.keyring import KeyRings
 from service.sessions import Sessions
 from service.settings import Settings, decode_master_key
@@ -97,6 +97,13 @@ class Tessera:
             refresh_key=master_key.derive(b"tessera refresh tokens v1"),
             max_details_bytes=settings.max_details_bytes,
             max_token_length=settings.max_token_length,
+            refresh_grace_seconds=settings.refresh_grace_seconds,
+        )
+        self.sweeper = Sweeper(
+            store,
+            clock,
+            retention=settings.session_retention_seconds,
+            batch_size=settings.sweep_batch_size,
         )
 
     def __repr__(self) -> str:
@@ -136,10 +143,7 @@ def _print_banner(key: str) -> None:
     bar = "=" * 72
     print(
         f"\n{bar}\nTessera development admin key (shown once, keep it):\n\n    {key}\n\n"
-        f"Send it as the header  Authorization: Bearer {key[:8]}...\n{bar}\n",
+        "Send it as the header  Authorization: Bearer <the key above>\n"
+        f"{bar}\n",
         flush=True,
     )
-
-
-def ensure_data_dir(path: Path) -> None:
-    path.mkdir(parents=True, exist_ok=True)

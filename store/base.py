@@ -102,6 +102,65 @@ class Store(Protocol):
 
     async def get_session(self, session_id: str) -> SessionRecord | None: ...
 
+    async def rotate_refresh(
+        self,
+        session_id: str,
+        generation: int,
+        new_hash: bytes,
+        expires_at: float,
+        now: float,
+    ) -> SessionRecord | None:
+        """Advance the refresh token from ``generation`` to ``generation + 1`` in one
+        conditional statement. ``None`` if the session is no longer at ``generation``
+        or is revoked (another redemption won, or it was revoked meanwhile)."""
+        ...
+
+    async def revoke_session(
+        self, session_id: str, config_id: int, env: str, now: float, reason: str
+    ) -> int:
+        """Revoke one session of a config and env; the number newly revoked (0 or 1)."""
+        ...
+
+    async def revoke_identifier(
+        self,
+        config_id: int,
+        env: str,
+        identifier: str,
+        now: float,
+        reason: str,
+        *,
+        except_session: str | None = None,
+    ) -> int:
+        """Revoke every live session of one identifier; the number newly revoked."""
+        ...
+
+    async def touch_session(self, session_id: str, now: float, min_interval: float) -> None:
+        """Set ``last_seen_at`` unless it was set less than ``min_interval`` ago."""
+        ...
+
+    async def list_sessions(
+        self,
+        config_id: int,
+        env: str,
+        identifier: str | None,
+        now: float,
+        after: tuple[float, str] | None,
+        limit: int,
+    ) -> list[SessionRecord]:
+        """Active sessions, newest first, strictly after the ``(started_at, id)`` key."""
+        ...
+
+    async def count_sessions(
+        self, config_id: int, env: str, identifier: str | None, now: float
+    ) -> int:
+        """How many sessions ``list_sessions`` would page through."""
+        ...
+
+    async def delete_expired_sessions(self, before: float, limit: int) -> int:
+        """Delete up to ``limit`` sessions whose absolute lifetime ended before
+        ``before``; the number deleted."""
+        ...
+
     # API keys ------------------------------------------------------------------------
     async def insert_api_key(self, key: ApiKeyRecord) -> None: ...
 

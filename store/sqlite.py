@@ -344,6 +344,103 @@ class SqliteStore:
         ).fetchone()
         return None if row is None else _session(row)
 
+    async def rotate_refresh(
+        self,
+        session_id: str,
+        generation: int,
+        new_hash: bytes,
+        expires_at: float,
+        now: float,
+    ) -> SessionRecord | None:
+        row = self._db.execute(
+            "UPDATE sessions SET refresh_generation = refresh_generation + 1, "
+            "refresh_hash = ?, rotated_at = ?, last_refresh_at = ?, last_seen_at = ?, "
+            "expires_at = ? WHERE id = ? AND refresh_generation = ? AND revoked_at IS NULL "
+            f"RETURNING {_SESSION_COLUMNS}",
+            (new_hash, now, now, now, expires_at, session_id, generation),
+        ).fetchone()
+        return None if row is None else _session(row)
+
+    async def revoke_session(
+        self, session_id: str, config_id: int, env: str, now: float, reason: str
+    ) -> int:
+        cur = self._db.execute(
+            "UPDATE sessions SET revoked_at = ?, revoked_reason = ? "
+            "WHERE id = ? AND config_id = ? AND env = ? AND revoked_at IS NULL",
+            (now, reason, session_id, config_id, env),
+        )
+        return cur.rowcount
+
+    async def revoke_identifier(
+        self,
+        config_id: int,
+        env: str,
+        identifier: str,
+        now: float,
+        reason: str,
+        *,
+        except_session: str | None = None,
+    ) -> int:
+        cur = self._db.execute(
+            "UPDATE sessions SET revoked_at = ?, revoked_reason = ? "
+            "WHERE config_id = ? AND env = ? AND identifier = ? AND revoked_at IS NULL "
+            "AND refresh_expires_at > ? AND id IS NOT ?",
+            (now, reason, config_id, env, identifier, now, except_session),
+        )
+        return cur.rowcount
+
+    async def touch_session(self, session_id: str, now: float, min_interval: float) -> None:
+        self._db.execute(
+            "UPDATE sessions SET last_seen_at = ? WHERE id = ? AND last_seen_at <= ?",
+            (now, session_id, now - min_interval),
+        )
+
+    async def list_sessions(
+        self,
+        config_id: int,
+        env: str,
+        identifier: str | None,
+        now: float,
+        after: tuple[float, str] | None,
+        limit: int,
+    ) -> list[SessionRecord]:
+        where, args = self._live(config_id, env, identifier, now)
+        if after is not None:
+            where += " AND (started_at, id) < (?, ?)"
+            args += after
+        rows = self._db.execute(
+            f"SELECT {_SESSION_COLUMNS} FROM sessions WHERE {where} "
+            "ORDER BY started_at DESC, id DESC LIMIT ?",
+            (*args, limit),
+        ).fetchall()
+        return [_session(r) for r in rows]
+
+    async def count_sessions(
+        self, config_id: int, env: str, identifier: str | None, now: float
+    ) -> int:
+        where, args = self._live(config_id, env, identifier, now)
+        row = self._db.execute(f"SELECT COUNT(*) FROM sessions WHERE {where}", args).fetchone()
+        return int(row[0])
+
+    @staticmethod
+    def _live(
+        config_id: int, env: str, identifier: str | None, now: float
+    ) -> tuple[str, tuple[object, ...]]:
+        where = "config_id = ? AND env = ? AND revoked_at IS NULL AND refresh_expires_at > ?"
+        args: tuple[object, ...] = (config_id, env, now)
+        if identifier is not None:
+            where += " AND identifier = ?"
+            args += (identifier,)
+        return where, args
+
+    async def delete_expired_sessions(self, before: float, limit: int) -> int:
+        cur = self._db.execute(
+            "DELETE FROM sessions WHERE id IN (SELECT id FROM sessions "
+            "WHERE refresh_expires_at < ? ORDER BY refresh_expires_at LIMIT ?)",
+            (before, limit),
+        )
+        return cur.rowcount
+
     # API keys ------------------------------------------------------------------------
     async def insert_api_key(self, key: ApiKeyRecord) -> None:
         try:

@@ -100,9 +100,9 @@ async def test_session_config_crud_round_trip(api: Api) -> None:
     listed = await api.op("SessionConfigs", product="shop")
     assert [c["tag"] for c in listed["sessionConfigs"]] == ["checkout"]
 
-    deleted = (
-        await api.op("DeleteSessionConfig", input={"product": "shop", "tag": "checkout"})
-    )["deleteSessionConfig"]
+    deleted = (await api.op("DeleteSessionConfig", input={"product": "shop", "tag": "checkout"}))[
+        "deleteSessionConfig"
+    ]
     assert deleted["__typename"] == "SessionConfig"
     assert (await api.op("SessionConfig", product="shop", tag="checkout"))["sessionConfig"] is None
 

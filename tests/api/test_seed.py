@@ -87,5 +87,7 @@ async def test_seed_flows_are_separate_sessions_for_one_user(api: Api) -> None:
 
     assert a["sessionId"] != b["sessionId"]
     # A checkout token is not a support-chat token.
-    crossed = await api.verify(product="marketplace", env="prd", tag="support-chat", token=a["token"])
+    crossed = await api.verify(
+        product="marketplace", env="prd", tag="support-chat", token=a["token"]
+    )
     assert crossed == {**crossed, "valid": False, "reason": "WRONG_SESSION"}

@@ -1,0 +1,44 @@
+"""Background removal of sessions past their absolute lifetime, so the store's size
+follows live sessions."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from service.clock import Clock
+from store import Store
+
+log = logging.getLogger("tessera.housekeeping")
+
+
+class Sweeper:
+    def __init__(self, store: Store, clock: Clock, *, retention: float, batch_size: int) -> None:
+        self._store = store
+        self._clock = clock
+        self._retention = retention
+        self._batch_size = batch_size
+
+    async def sweep_once(self) -> int:
+        """Delete every session whose absolute lifetime ended more than the retention
+        period ago, in small batches; yield to the event loop between batches so
+        requests are never held behind a large delete. Returns how many were deleted."""
+        deleted = 0
+        while True:
+            cutoff = self._clock.now() - self._retention
+            n = await self._store.delete_expired_sessions(cutoff, self._batch_size)
+            deleted += n
+            if n < self._batch_size:
+                return deleted
+            await asyncio.sleep(0)
+
+    async def run(self, interval: float) -> None:
+        """Sweep every ``interval`` seconds until cancelled."""
+        while True:
+            try:
+                deleted = await self.sweep_once()
+                if deleted:
+                    log.info("swept %d expired sessions", deleted)
+            except Exception:
+                log.exception("session sweep failed; retrying next interval")
+            await asyncio.sleep(interval)

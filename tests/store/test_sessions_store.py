@@ -1,0 +1,96 @@
+"""Session state changes in the store: atomic rotation, revocation, sweeping."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+from store import ConfigValues, NewSession, Store
+from tests.store.conftest import OpenStore
+
+
+async def seed_session(
+    store: Store, session_id: str, *, refresh_expires_at: float = 5000.0
+) -> None:
+    product = await store.ensure_product("shop", "Shop", ("prd",), 1.0)
+    config = await store.ensure_config(
+        product.id,
+        ConfigValues(
+            "web",
+            "Web",
+            "",
+            "$Session{userId}",
+            1,
+            "HOURS",
+            30,
+            "DAYS",
+            None,
+            None,
+            None,
+            "ENCRYPTED",
+        ),
+        1.0,
+    )
+    await store.insert_session(
+        NewSession(
+            id=session_id,
+            product_id=product.id,
+            env="prd",
+            config_id=config.id,
+            identifier="u1",
+            user_id="u1",
+            details="{}",
+            started_at=1000.0,
+            expires_at=4600.0,
+            refresh_expires_at=refresh_expires_at,
+            refresh_hash=b"h0" * 16,
+            refresh_salt=b"s" * 16,
+        )
+    )
+
+
+async def test_rotate_refresh_race_across_connections_has_one_winner(
+    store: Store, open_migrated: OpenStore
+) -> None:
+    await seed_session(store, "sess-1")
+    others = [await open_migrated() for _ in range(8)]
+    barrier = threading.Barrier(len(others))
+    winners: list[object] = []
+
+    def redeem(s: Store) -> None:
+        barrier.wait()
+        row = asyncio.run(s.rotate_refresh("sess-1", 0, b"h1" * 16, 4700.0, 1100.0))
+        if row is not None:
+            winners.append(row)
+
+    threads = [threading.Thread(target=redeem, args=(s,)) for s in others]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+    assert len(winners) == 1
+    session = await store.get_session("sess-1")
+    assert session is not None
+    assert session.refresh_generation == 1
+    assert session.refresh_hash == b"h1" * 16
+
+
+async def test_rotate_refresh_refuses_revoked_session(store: Store) -> None:
+    await seed_session(store, "sess-1")
+    session = await store.get_session("sess-1")
+    assert session is not None
+    assert await store.revoke_session("sess-1", session.config_id, "prd", 1050.0, "test") == 1
+
+    assert await store.rotate_refresh("sess-1", 0, b"h1" * 16, 4700.0, 1100.0) is None
+
+
+async def test_delete_expired_sessions_in_batches(store: Store) -> None:
+    for i in range(5):
+        await seed_session(store, f"old-{i}", refresh_expires_at=2000.0)
+    await seed_session(store, "live", refresh_expires_at=9000.0)
+
+    assert await store.delete_expired_sessions(before=3000.0, limit=2) == 2
+    assert await store.delete_expired_sessions(before=3000.0, limit=10) == 3
+    assert await store.delete_expired_sessions(before=3000.0, limit=10) == 0
+    assert await store.get_session("live") is not None
