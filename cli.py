@@ -1,4 +1,4 @@
-"""The ``tessera`` command: serve, migrate."""
+"""The ``tessera`` command: serve, migrate, create-admin-key."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import argparse
 import asyncio
 import sys
 
-from server import load_settings, serve
+from service.access import generate_api_key
 from store import open_store
 
 
@@ -23,7 +23,17 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("serve", help="serve the GraphQL API (TESSERA_* settings)")
     commands.add_parser("migrate", help="apply pending database migrations")
+    commands.add_parser("create-admin-key", help="print a new random value for TESSERA_ADMIN_KEY")
     args = parser.parse_args(argv)
+
+    if args.command == "create-admin-key":
+        # Needs no settings: it is what an operator runs when TESSERA_ADMIN_KEY is
+        # missing or rejected, so it must work while the environment is still invalid.
+        print(generate_api_key())
+        return 0
+
+    # Imported here: importing the server builds the app from the environment.
+    from server import load_settings, serve
 
     settings = load_settings()
     if args.command == "serve":

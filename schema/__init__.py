@@ -1,7 +1,14 @@
 """The GraphQL schema: root types assembled from the per-domain modules.
 
-Every root field declares what it requires through ``permission_classes`` right here,
-so the access rules of the whole API read top to bottom in one place."""
+Every root field declares what it requires through ``permission_classes`` right here, so
+the access policy of the whole API reads top to bottom in one place:
+
+- ``ADMIN``: an admin API key.
+- ``PRODUCT``: an admin key, or a key of the product named in the arguments (and of the
+  env, when the key is limited to some envs).
+- ``REFRESH``: no key at all (the refresh token is the credential), or a key in scope.
+- ``END_USER``: the end user's own session token; it grants nothing else.
+"""
 
 from __future__ import annotations
 
@@ -12,23 +19,39 @@ from graphql import GraphQLError
 from strawberry.extensions import ParserCache, ValidationCache
 from strawberry.types.execution import ExecutionContext
 
+from resolvers import apikeys as apikey_resolvers
 from resolvers import configs as config_resolvers
+from resolvers import enduser as enduser_resolvers
 from resolvers import products as product_resolvers
 from resolvers import sessions as session_resolvers
-from schema.access import AdminOnly, AnyCaller
+from schema.access import (
+    AdminOnly,
+    EndUserOnly,
+    ProductKey,
+    RefreshCaller,
+    RefreshRateLimit,
+    VerifyRateLimit,
+)
+from schema.apikeys import ApiKey, CreateApiKeyResult, RevokeApiKeyResult
+from schema.audit import AuditLog
 from schema.configs import DeleteSessionConfigResult, SessionConfig, SessionConfigResult
 from schema.errors import ERROR_TYPES, EXCEPTION_HANDLERS, ErrorPolicy, log_errors
+from schema.guards import OperationGuard
 from schema.products import CreateProductResult, Product
 from schema.sessions import (
     CreateSessionResult,
     RefreshSessionResult,
+    RevokedSessions,
     RevokeSessionResult,
+    Session,
     SessionConnection,
     SessionVerification,
 )
 
 ADMIN: list[Any] = [AdminOnly]
-ANYONE: list[Any] = [AnyCaller]
+PRODUCT: list[Any] = [ProductKey]
+REFRESH: list[Any] = [RefreshCaller, RefreshRateLimit]
+END_USER: list[Any] = [EndUserOnly]
 
 
 @strawberry.type
@@ -40,21 +63,36 @@ class Query:
         resolver=product_resolvers.product, permission_classes=ADMIN
     )
     session_configs: list[SessionConfig] = strawberry.field(
-        resolver=config_resolvers.session_configs, permission_classes=ADMIN
+        resolver=config_resolvers.session_configs, permission_classes=PRODUCT
     )
     session_config: SessionConfig | None = strawberry.field(
-        resolver=config_resolvers.session_config, permission_classes=ADMIN
+        resolver=config_resolvers.session_config, permission_classes=PRODUCT
     )
     verify_session: SessionVerification = strawberry.field(
         resolver=session_resolvers.verify_session,
-        permission_classes=ADMIN,
+        permission_classes=[*PRODUCT, VerifyRateLimit],
         description="Decrypt and check a session token. A bad token is `valid: false`, "
         "never an error.",
     )
     active_sessions: SessionConnection = strawberry.field(
         resolver=session_resolvers.active_sessions,
-        permission_classes=ADMIN,
+        permission_classes=PRODUCT,
         description="Live sessions, newest first. `first` is at most 100.",
+    )
+    api_keys: list[ApiKey] = strawberry.field(
+        resolver=apikey_resolvers.api_keys,
+        permission_classes=ADMIN,
+        description="API keys of one product, or all keys.",
+    )
+    current_session: Session = strawberry.field(
+        resolver=enduser_resolvers.current_session,
+        permission_classes=END_USER,
+        description="The session whose token is the bearer.",
+    )
+    my_sessions: SessionConnection = strawberry.field(
+        resolver=enduser_resolvers.my_sessions,
+        permission_classes=END_USER,
+        description="The bearer's user's live sessions of the same product, env and tag.",
     )
 
 
@@ -76,19 +114,39 @@ class Mutation:
     )
     create_session: CreateSessionResult = strawberry.mutation(
         resolver=session_resolvers.create_session,
-        permission_classes=ADMIN,
+        permission_classes=PRODUCT,
         description="Start a session: returns a session token and a refresh token.",
     )
     refresh_session: RefreshSessionResult = strawberry.mutation(
         resolver=session_resolvers.refresh_session,
-        permission_classes=ANYONE,
+        permission_classes=REFRESH,
         description="Redeem a refresh token for a new session token and the next refresh "
         "token. The refresh token is the credential; no API key is needed.",
     )
     revoke_session: RevokeSessionResult = strawberry.mutation(
         resolver=session_resolvers.revoke_session,
-        permission_classes=ADMIN,
+        permission_classes=PRODUCT,
         description="Revoke one session or every session of an identifier. Idempotent.",
+    )
+    create_api_key: CreateApiKeyResult = strawberry.mutation(
+        resolver=apikey_resolvers.create_api_key,
+        permission_classes=ADMIN,
+        description="Create a product key. The key is in this result only.",
+    )
+    revoke_api_key: RevokeApiKeyResult = strawberry.mutation(
+        resolver=apikey_resolvers.revoke_api_key,
+        permission_classes=ADMIN,
+        description="Revoke an API key; it fails from the very next request.",
+    )
+    logout: RevokedSessions = strawberry.mutation(
+        resolver=enduser_resolvers.logout,
+        permission_classes=END_USER,
+        description="Revoke the bearer's session.",
+    )
+    logout_other_sessions: RevokedSessions = strawberry.mutation(
+        resolver=enduser_resolvers.logout_other_sessions,
+        permission_classes=END_USER,
+        description="Revoke the bearer's user's other sessions of this product, env, tag.",
     )
 
 
@@ -104,9 +162,11 @@ schema = TesseraSchema(
     mutation=Mutation,
     types=list(ERROR_TYPES),
     extensions=[
+        AuditLog,
+        ErrorPolicy,
+        OperationGuard,
         lambda: ParserCache(maxsize=1024),
         lambda: ValidationCache(maxsize=1024),
-        ErrorPolicy,
     ],
     exception_handlers=EXCEPTION_HANDLERS,
 )

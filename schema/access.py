@@ -1,28 +1,93 @@
-"""What each operation requires, declared on the field as a permission."""
+"""What each operation requires, as permission classes the root fields list.
+
+Each class names one requirement (``service.access.Need``); the rate-limit classes
+count one attempt per field execution, so aliases and batches cannot multiply attempts.
+The fields in ``schema/__init__.py`` declare them, which keeps the whole access policy
+readable in one place."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from strawberry.permission import BasePermission
 
 from schema.context import Info
+from service import refresh
+from service.access import Need, authorize, is_api_key
+from service.ratelimit import Bucket
 
 
-class AdminOnly(BasePermission):
-    """Only an admin API key may run this operation."""
+def _target(kwargs: dict[str, Any]) -> tuple[str | None, str | None, str | None]:
+    """(product, env, tag) an operation acts on, from its arguments or its input."""
+    source: Any = kwargs.get("input")
+    if source is None:
+        return kwargs.get("product"), kwargs.get("env"), kwargs.get("tag")
+    return (
+        getattr(source, "product", None),
+        getattr(source, "env", None),
+        getattr(source, "tag", None),
+    )
+
+
+class _Requires(BasePermission):
+    need: ClassVar[Need]
 
     async def has_permission(self, source: Any, info: Info, **kwargs: Any) -> bool:
-        # Raises Unauthenticated/Forbidden, which ErrorPolicy turns into top-level
+        product, env, tag = _target(kwargs)
+        audit = info.context.audit
+        audit.product, audit.env, audit.tag = product, env, tag
+        # Raises Unauthenticated/Forbidden; ErrorPolicy turns them into top-level
         # errors with those codes.
-        info.context.tessera.access.require_admin(await info.context.principal())
+        authorize(await info.context.principal(), self.need, product, env)
         return True
 
 
-class AnyCaller(BasePermission):
-    """No credential needed (the input carries its own, e.g. a refresh token); a
-    credential that is sent must still be valid."""
+class AdminOnly(_Requires):
+    need = Need.ADMIN
+
+
+class ProductKey(_Requires):
+    need = Need.PRODUCT
+
+
+class EndUserOnly(_Requires):
+    need = Need.END_USER
+
+
+class RefreshCaller(_Requires):
+    """The refresh token is the credential. An API key, if sent, must be in scope; any
+    other bearer (typically the expired session token a client attaches to every
+    request) is ignored rather than refused."""
+
+    need = Need.REFRESH
 
     async def has_permission(self, source: Any, info: Info, **kwargs: Any) -> bool:
-        await info.context.principal()
+        credential = info.context.credential()
+        if credential is not None and is_api_key(credential):
+            return await super().has_permission(source, info, **kwargs)
+        product, env, tag = _target(kwargs)
+        audit = info.context.audit
+        audit.product, audit.env, audit.tag = product, env, tag
+        return True
+
+
+class VerifyRateLimit(BasePermission):
+    async def has_permission(self, source: Any, info: Info, **kwargs: Any) -> bool:
+        context = info.context
+        limits = context.tessera.rate_limits
+        limits.hit(Bucket.VERIFY_PER_IP, context.client_ip)
+        principal = await context.principal_or_none()
+        if principal is not None:
+            limits.hit(Bucket.VERIFY_PER_CREDENTIAL, principal.label)
+        return True
+
+
+class RefreshRateLimit(BasePermission):
+    async def has_permission(self, source: Any, info: Info, **kwargs: Any) -> bool:
+        context = info.context
+        limits = context.tessera.rate_limits
+        limits.hit(Bucket.REFRESH_PER_IP, context.client_ip)
+        presented = refresh.parse(getattr(kwargs.get("input"), "refresh_token", ""))
+        if presented is not None:
+            limits.hit(Bucket.REFRESH_PER_SESSION, presented.session_id)
         return True

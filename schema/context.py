@@ -1,17 +1,52 @@
-"""Per-request context: the service, the request and the caller (resolved lazily)."""
+"""Per-request context: the service, the request, the client's address and the caller
+(authenticated lazily, once)."""
 
 from __future__ import annotations
 
+import ipaddress
+import logging
+from dataclasses import dataclass, field
+from functools import cache
 from typing import Any
 
 from starlette.requests import Request
 from strawberry.types.info import Info as _Info
 
 from service.access import Principal
-from service.errors import Unauthenticated
+from service.errors import RateLimited, Unauthenticated
+from service.ratelimit import Bucket
 from service.tessera import Tessera
 
-_UNSET: Any = object()
+security_log = logging.getLogger("tessera.security")
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+@cache
+def _networks(proxies: tuple[str, ...]) -> tuple[IPNetwork, ...]:
+    return tuple(ipaddress.ip_network(p, strict=False) for p in proxies)
+
+
+def client_ip(request: Request, trusted_proxies: tuple[str, ...]) -> str:
+    """The client's address. ``X-Forwarded-For`` is believed only when the peer is a
+    trusted proxy, and then only up to the first hop that is not one."""
+    peer = request.client.host if request.client else "unknown"
+    networks = _networks(trusted_proxies)
+
+    def trusted(address: str) -> bool:
+        try:
+            ip = ipaddress.ip_address(address)
+        except ValueError:
+            return False
+        return any(ip in net for net in networks)
+
+    if not networks or not trusted(peer):
+        return peer
+    hops = [h.strip() for h in request.headers.get("x-forwarded-for", "").split(",") if h.strip()]
+    for hop in reversed(hops):
+        if not trusted(hop):
+            return hop
+    return hops[0] if hops else peer
 
 
 def bearer(request: Request) -> str | None:
@@ -25,17 +60,68 @@ def bearer(request: Request) -> str | None:
     return credential.strip()
 
 
+@dataclass(slots=True)
+class Audit:
+    """What the audit line of this operation reports; filled as the request runs."""
+
+    product: str | None = None
+    env: str | None = None
+    tag: str | None = None
+    outcomes: list[str] = field(default_factory=list)
+
+
 class Context:
     def __init__(self, tessera: Tessera, request: Request) -> None:
         self.tessera = tessera
         self.request = request
-        self._principal: Principal | None = _UNSET
+        self.client_ip = client_ip(request, tuple(tessera.settings.trusted_proxies))
+        self.audit = Audit()
+        self._principal: Principal | None = None
+        self._failure: Exception | None = None
+        self._resolved = False
+
+    def credential(self) -> str | None:
+        return bearer(self.request)
 
     async def principal(self) -> Principal | None:
-        """The authenticated caller, or ``None`` when no credential was sent."""
-        if self._principal is _UNSET:
-            self._principal = await self.tessera.access.authenticate(bearer(self.request))
+        """The authenticated caller, or ``None`` when no credential was sent. A bad
+        credential raises ``Unauthenticated`` (every time it is asked for) and counts
+        once against the client's failed-authentication limit."""
+        if not self._resolved:
+            self._resolved = True
+            try:
+                self._principal = await self._authenticate()
+            except (Unauthenticated, RateLimited) as exc:
+                self._failure = exc
+        if self._failure is not None:
+            raise self._failure
         return self._principal
 
+    async def principal_or_none(self) -> Principal | None:
+        try:
+            return await self.principal()
+        except (Unauthenticated, RateLimited):
+            return None
 
-Info = _Info[Context, None]
+    async def _authenticate(self) -> Principal | None:
+        limits = self.tessera.rate_limits
+        try:
+            credential = self.credential()
+            if credential is None:
+                return None
+            limits.check(Bucket.FAILED_AUTH_PER_IP, self.client_ip)
+            return await self.tessera.access.authenticate(credential)
+        except Unauthenticated as exc:
+            security_log.warning(
+                "security: failed authentication from %s: %s", self.client_ip, exc.message
+            )
+            try:
+                limits.hit(Bucket.FAILED_AUTH_PER_IP, self.client_ip)
+            except RateLimited:
+                security_log.warning(
+                    "security: %s is over the failed-authentication limit", self.client_ip
+                )
+            raise
+
+
+Info = _Info[Context, Any]

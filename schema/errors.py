@@ -9,7 +9,8 @@ and anything unexpected is masked as ``INTERNAL_SERVER_ERROR`` and logged server
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+import re
+from collections.abc import AsyncIterator
 from enum import Enum
 from typing import Any
 
@@ -80,6 +81,7 @@ class _Handler:
     error_type: Any
 
     def handle(self, exception: svc.TesseraError, *, field: StrawberryField, info: Info) -> Any:
+        info.context.audit.outcomes.append(exception.code)
         return self.error_type(
             code=ErrorCode(exception.code), message=exception.message, field=exception.field
         )
@@ -103,6 +105,7 @@ class InvalidInputHandler(strawberry.ExceptionHandler[svc.InvalidInput, InvalidI
     def handle(
         self, exception: svc.InvalidInput, *, field: StrawberryField, info: Info
     ) -> InvalidInputError:
+        info.context.audit.outcomes.append(exception.code)
         return InvalidInputError(
             code=ErrorCode(exception.code),
             message=exception.message,
@@ -122,20 +125,30 @@ EXCEPTION_HANDLERS = (
 ERROR_TYPES = (NotFoundError, AlreadyExistsError, InvalidInputError, SessionError)
 
 INTERNAL = "INTERNAL_SERVER_ERROR"
+# graphql-core appends "Did you mean ...?" to unknown fields, arguments, enum values and
+# input fields; in production that maps the schema for anyone who is not an admin.
+_SUGGESTION = re.compile(r"\s*Did you mean [^?]*\?")
 
 
-def top_level(error: GraphQLError) -> GraphQLError:
+def top_level(error: GraphQLError, *, suggestions: bool) -> GraphQLError:
     """The client-facing form of one top-level error."""
     original = error.original_error
     if original is None or isinstance(original, GraphQLError):
         # Syntax/validation errors and errors raised as GraphQLError on purpose.
-        return error
-    if isinstance(original, svc.TesseraError):
+        if suggestions or "Did you mean" not in error.message:
+            return error
         return GraphQLError(
-            original.message,
+            _SUGGESTION.sub("", error.message),
             nodes=error.nodes,
             path=error.path,
-            extensions={"code": original.code},
+            extensions=error.extensions,
+        )
+    if isinstance(original, svc.TesseraError):
+        extensions: dict[str, Any] = {"code": original.code}
+        if isinstance(original, svc.RateLimited):
+            extensions["retryAfter"] = original.retry_after
+        return GraphQLError(
+            original.message, nodes=error.nodes, path=error.path, extensions=extensions
         )
     return GraphQLError(
         "Internal server error.",
@@ -146,15 +159,20 @@ def top_level(error: GraphQLError) -> GraphQLError:
 
 
 class ErrorPolicy(SchemaExtension):
-    """Rewrites top-level errors after execution: codes added, internals masked."""
+    """Rewrites top-level errors after execution: codes added, internals masked, and
+    in production schema suggestions removed for everyone but admins."""
 
-    def on_operation(self) -> Iterator[None]:
+    async def on_operation(self) -> AsyncIterator[None]:
         yield
         result = self.execution_context.result
         if result is None or not result.errors:
             return
-        if hasattr(result, "errors"):
-            result.errors = [top_level(e) for e in result.errors]
+        context = self.execution_context.context
+        suggestions = not context.tessera.settings.production
+        if not suggestions:
+            principal = await context.principal_or_none()
+            suggestions = principal is not None and principal.is_admin
+        result.errors = [top_level(e, suggestions=suggestions) for e in result.errors]
 
 
 def log_errors(errors: list[GraphQLError]) -> None:

@@ -1,22 +1,31 @@
-"""API keys and who a request is.
+"""Who a request is, and what it may do.
 
-Keys look like ``tsk_<43 url-safe chars>`` (256 random bits). Only SHA-256 of a key is
-stored; a fast hash is right for a 256-bit random secret, and the lookup is by that hash
-followed by a constant-time comparison."""
+API keys look like ``tsk_<43 url-safe chars>`` (256 random bits). Only SHA-256 of a key
+is stored; a fast hash is right for a 256-bit random secret, and the lookup is by that
+hash followed by a constant-time comparison. Any other bearer is taken to be an end
+user's session token."""
 
 from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
+from enum import Enum
 from typing import Literal
 
+from service.catalog import Catalog
 from service.clock import Clock
 from service.crypto import constant_time_equal, sha256
-from service.errors import Forbidden, Unauthenticated
+from service.errors import Forbidden, InvalidInput, NotFound, Unauthenticated
+from service.sessions import Sessions
 from service.settings import API_KEY_PREFIX
-from store import ApiKeyRecord, Store
+from service.validation import name as valid_name
+from service.validation import slug
+from store import ApiKeyRecord, SessionRecord, Store
 
 ENV_ADMIN_KEY_ID = "env-admin"
+# lastUsedAt is written at most this often per key, so authentication stays a read.
+LAST_USED_INTERVAL_SECONDS = 60.0
+MAX_CREDENTIAL_LENGTH = 16 * 1024
 
 
 def generate_api_key() -> str:
@@ -27,24 +36,87 @@ def key_hash(key: str) -> bytes:
     return sha256(key.encode())
 
 
+def is_api_key(credential: str) -> bool:
+    return credential.startswith(API_KEY_PREFIX)
+
+
+class Need(Enum):
+    """What an operation requires of its caller."""
+
+    ADMIN = "admin key"
+    PRODUCT = "admin key, or a key of the product (and env)"
+    REFRESH = "nothing (the refresh token is the credential), or a key in scope"
+    END_USER = "the end user's own session token"
+
+
+@dataclass(frozen=True, slots=True)
+class EndUser:
+    """The session an end user's token belongs to."""
+
+    product: str
+    env: str
+    tag: str
+    session: SessionRecord
+
+
 @dataclass(frozen=True, slots=True)
 class Principal:
     """An authenticated caller."""
 
-    kind: Literal["admin", "product"]
-    key_id: str
-    product_id: int | None = None
+    kind: Literal["admin", "product", "session"]
+    key_id: str | None = None
+    product: str | None = None
     envs: tuple[str, ...] | None = None
+    end_user: EndUser | None = None
 
     @property
     def is_admin(self) -> bool:
         return self.kind == "admin"
 
+    @property
+    def label(self) -> str:
+        """How audit lines name the caller (never a secret)."""
+        if self.end_user is not None:
+            return f"session:{self.end_user.session.id}"
+        return f"key:{self.key_id}"
+
+
+def authorize(
+    principal: Principal | None, need: Need, product: str | None = None, env: str | None = None
+) -> None:
+    """Raise ``Unauthenticated`` or ``Forbidden`` unless ``principal`` may act on
+    (``product``, ``env``) under ``need``. Out-of-scope callers learn nothing about
+    whether the target exists: the check compares names only."""
+    if principal is None:
+        if need is Need.REFRESH:
+            return
+        raise Unauthenticated(f"this operation needs {need.value}")
+    if need is Need.END_USER:
+        if principal.end_user is None:
+            raise Forbidden("this operation needs the end user's session token")
+        return
+    if principal.is_admin:
+        return
+    if principal.kind == "product" and need in (Need.PRODUCT, Need.REFRESH):
+        in_env = env is None or principal.envs is None or env in principal.envs
+        if product == principal.product and in_env:
+            return
+    raise Forbidden(f"this operation needs {need.value}")
+
 
 class Access:
-    def __init__(self, store: Store, clock: Clock, admin_key: str | None) -> None:
+    def __init__(
+        self,
+        store: Store,
+        clock: Clock,
+        catalog: Catalog,
+        sessions: Sessions,
+        admin_key: str | None,
+    ) -> None:
         self._store = store
         self._clock = clock
+        self._catalog = catalog
+        self._sessions = sessions
         self._admin_hash = None if admin_key is None else key_hash(admin_key)
 
     def __repr__(self) -> str:
@@ -54,8 +126,14 @@ class Access:
         """``None`` for an anonymous request; ``Unauthenticated`` for a bad credential."""
         if credential is None:
             return None
-        if not credential.startswith(API_KEY_PREFIX) or len(credential) > 256:
-            raise Unauthenticated("the credential is not a valid API key")
+        if len(credential) > MAX_CREDENTIAL_LENGTH:
+            raise Unauthenticated("the credential is not valid")
+        if not is_api_key(credential):
+            bearer = await self._sessions.verify_bearer(credential)
+            if bearer is None:
+                raise Unauthenticated("the session token is not valid")
+            product, env, tag, session = bearer
+            return Principal(kind="session", end_user=EndUser(product, env, tag, session))
         digest = key_hash(credential)
         if self._admin_hash is not None and constant_time_equal(digest, self._admin_hash):
             return Principal(kind="admin", key_id=ENV_ADMIN_KEY_ID)
@@ -65,38 +143,68 @@ class Access:
             or not constant_time_equal(record.key_hash, digest)
             or record.revoked_at is not None
         ):
-            raise Unauthenticated("the credential is not a valid API key")
+            raise Unauthenticated("the API key is not valid")
+        now = self._clock.now()
+        if record.last_used_at is None or now - record.last_used_at >= LAST_USED_INTERVAL_SECONDS:
+            await self._store.touch_api_key(record.id, now, LAST_USED_INTERVAL_SECONDS)
         if record.is_admin:
             return Principal(kind="admin", key_id=record.id)
-        return Principal(
-            kind="product", key_id=record.id, product_id=record.product_id, envs=record.envs
-        )
+        return Principal(kind="product", key_id=record.id, product=record.product, envs=record.envs)
 
-    @staticmethod
-    def require_admin(principal: Principal | None) -> Principal:
-        if principal is None:
-            raise Unauthenticated("an API key is required")
-        if not principal.is_admin:
-            raise Forbidden("this operation needs an admin key")
-        return principal
-
-    async def create_admin_key(self, name: str) -> str:
-        """Create an admin key and return it in plaintext; only its hash is kept."""
+    async def _insert_key(
+        self, key_name: str, product_id: int | None, envs: tuple[str, ...] | None
+    ) -> tuple[str, ApiKeyRecord]:
         key = generate_api_key()
-        await self._store.insert_api_key(
-            ApiKeyRecord(
-                id="key_" + secrets.token_urlsafe(9),
-                name=name,
-                key_hash=key_hash(key),
-                product_id=None,
-                envs=None,
-                is_admin=True,
-                created_at=self._clock.now(),
-                last_used_at=None,
-                revoked_at=None,
-            )
+        record = ApiKeyRecord(
+            id="key_" + secrets.token_urlsafe(9),
+            name=key_name,
+            key_hash=key_hash(key),
+            product_id=product_id,
+            envs=envs,
+            is_admin=product_id is None,
+            created_at=self._clock.now(),
+            last_used_at=None,
+            revoked_at=None,
         )
-        return key
+        await self._store.insert_api_key(record)
+        stored = await self._store.get_api_key(record.id)
+        assert stored is not None
+        return key, stored
+
+    async def create_admin_key(self, key_name: str) -> tuple[str, ApiKeyRecord]:
+        """Create an admin key; the plaintext is returned here only, its hash is kept."""
+        return await self._insert_key(valid_name(key_name, "name"), None, None)
+
+    async def create_api_key(
+        self, product: str, envs: list[str] | None, key_name: str
+    ) -> tuple[str, ApiKeyRecord]:
+        """Create a key scoped to one product and, optionally, some of its envs."""
+        product_rec = await self._catalog.product(product)
+        env_tuple = None
+        if envs is not None:
+            if not envs:
+                raise InvalidInput("envs must name at least one environment", field="envs")
+            for i, env in enumerate(envs):
+                slug(env, f"envs.{i}")
+                if env not in product_rec.envs:
+                    raise InvalidInput(
+                        f"product {product!r} has no environment {env!r}", field=f"envs.{i}"
+                    )
+            env_tuple = tuple(dict.fromkeys(envs))
+        return await self._insert_key(valid_name(key_name, "name"), product_rec.id, env_tuple)
+
+    async def api_keys(self, product: str | None) -> list[ApiKeyRecord]:
+        if product is None:
+            return await self._store.list_api_keys(None)
+        return await self._store.list_api_keys((await self._catalog.product(product)).id)
+
+    async def revoke_api_key(self, key_id: str) -> ApiKeyRecord:
+        """Revoke a key (idempotent); it fails on the very next request."""
+        await self._store.revoke_api_key(key_id, self._clock.now())
+        record = await self._store.get_api_key(key_id)
+        if record is None:
+            raise NotFound(f"API key {key_id!r} does not exist", field="id")
+        return record
 
     async def has_admin_key(self) -> bool:
         return self._admin_hash is not None or await self._store.count_admin_keys() > 0

@@ -122,5 +122,13 @@ class Forbidden(AccessError):
     code = "FORBIDDEN"
 
 
+class RateLimited(AccessError):
+    code = "RATE_LIMITED"
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 class StartupError(Exception):
     """The service cannot start safely (missing or wrong master key, bad settings)."""

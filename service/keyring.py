@@ -40,6 +40,7 @@ class KeyRings:
         self._master = master_key
         self._clock = clock
         self._rings: dict[tuple[int, str], KeyRing] = {}
+        self._owners: dict[str, tuple[int, str]] = {}
 
     def _unwrap(self, record: KeyRecord) -> OctKey:
         raw = self._master.unwrap(
@@ -84,6 +85,17 @@ class KeyRings:
             ring = await self._load(product_id, env)
             assert ring is not None and ring.active_kid is not None
         return ring.active_kid, ring.keys[ring.active_kid]
+
+    async def owner(self, kid: str) -> tuple[int, str] | None:
+        """The (product id, env) whose ring holds ``kid``: how an end user's token,
+        which names no product, is routed to the one ring allowed to decrypt it."""
+        owner = self._owners.get(kid)
+        if owner is None:
+            record = await self._store.find_key(kid)
+            if record is None:
+                return None
+            owner = self._owners[kid] = (record.product_id, record.env)
+        return owner
 
     def invalidate(self, product_id: int, env: str) -> None:
         self._rings.pop((product_id, env), None)

@@ -400,6 +400,34 @@ class Sessions:
         except tokens.BadToken as bad:
             return Verification(valid=False, reason=bad.reason)
 
+    async def verify_bearer(self, token: str) -> tuple[str, str, str, SessionRecord] | None:
+        """``(product, env, tag, session)`` of a valid session token presented as a
+        bearer (which names no product), else ``None``."""
+        try:
+            tag, compact = tokens.split(token, self._max_token_length)
+        except tokens.BadToken:
+            return None
+        kid = tokens.unverified_kid(compact)
+        owner = None if kid is None else await self._keyrings.owner(kid)
+        if owner is None:
+            return None
+        product = await self._store.get_product_by_id(owner[0])
+        if product is None:
+            return None
+        verification = await self.verify(product.tag, owner[1], tag, token)
+        if not verification.valid or verification.session is None:
+            return None
+        return product.tag, owner[1], tag, verification.session
+
+    async def revoke_others(
+        self, product: str, env: str, tag: str, identifier: str, keep: str
+    ) -> int:
+        """Revoke every live session of ``identifier`` except ``keep``."""
+        config = await self._scope(product, env, tag)
+        return await self._store.revoke_identifier(
+            config.id, env, identifier, self._clock.now(), "logout_others", except_session=keep
+        )
+
     async def _verify(self, product: str, env: str, tag: str, token: str) -> Verification:
         token_tag, compact = tokens.split(token, self._max_token_length)
         if token_tag != tag:

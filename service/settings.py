@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import base64
 import binascii
+import ipaddress
 import math
 from collections import Counter
 from pathlib import Path
 from typing import Literal
 
+from limits import parse_many
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -64,6 +66,24 @@ class Settings(BaseSettings):
     sweep_interval_seconds: float = Field(default=60.0, gt=0)
     sweep_batch_size: int = Field(default=500, ge=1, le=10_000)
 
+    # HTTP and GraphQL limits.
+    max_body_bytes: int = Field(default=64 * 1024, ge=1024)
+    max_query_depth: int = Field(default=10, ge=2)
+    max_aliases: int = Field(default=20, ge=0)
+    max_query_tokens: int = Field(default=2000, ge=50)
+    max_directives: int = Field(default=10, ge=0)
+    # None: any origin in development, none in production.
+    cors_origins: list[str] | None = None
+    # Peers whose X-Forwarded-For is believed (IPs or CIDRs, e.g. your load balancer).
+    trusted_proxies: list[str] = Field(default_factory=list)
+
+    # Rate limits, in the `limits` library's notation ("100/minute"); empty disables one.
+    rate_limit_verify_per_ip: str = "6000/minute"
+    rate_limit_verify_per_credential: str = "6000/minute"
+    rate_limit_refresh_per_ip: str = "300/minute"
+    rate_limit_refresh_per_session: str = "30/minute"
+    rate_limit_failed_auth_per_ip: str = "30/minute"
+
     @field_validator("master_key")
     @classmethod
     def _check_master_key(cls, v: SecretStr | None) -> SecretStr | None:
@@ -84,6 +104,26 @@ class Settings(BaseSettings):
                 "TESSERA_ADMIN_KEY is too weak: use at least 32 random characters after "
                 "the prefix (`tessera create-admin-key` prints a good one)"
             )
+        return v
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _check_proxies(cls, v: list[str]) -> list[str]:
+        for net in v:
+            ipaddress.ip_network(net, strict=False)
+        return v
+
+    @field_validator(
+        "rate_limit_verify_per_ip",
+        "rate_limit_verify_per_credential",
+        "rate_limit_refresh_per_ip",
+        "rate_limit_refresh_per_session",
+        "rate_limit_failed_auth_per_ip",
+    )
+    @classmethod
+    def _check_rate(cls, v: str) -> str:
+        if v:
+            parse_many(v)
         return v
 
     @property

@@ -14,6 +14,7 @@ from service.crypto import MasterKey, UnwrapFailed
 from service.errors import StartupError
 from service.housekeeping import Sweeper
 from service.keyring import KeyRings
+from service.ratelimit import Bucket, RateLimits
 from service.sessions import Sessions
 from service.settings import Settings, decode_master_key
 from store import Store, open_store
@@ -87,8 +88,6 @@ class Tessera:
         self.clock = clock
         self.catalog = Catalog(store, clock, auto_provision=not settings.production)
         self.keyrings = KeyRings(store, master_key, clock)
-        admin_key = settings.admin_key.get_secret_value() if settings.admin_key else None
-        self.access = Access(store, clock, admin_key)
         self.sessions = Sessions(
             store,
             self.catalog,
@@ -98,6 +97,17 @@ class Tessera:
             max_details_bytes=settings.max_details_bytes,
             max_token_length=settings.max_token_length,
             refresh_grace_seconds=settings.refresh_grace_seconds,
+        )
+        admin_key = settings.admin_key.get_secret_value() if settings.admin_key else None
+        self.access = Access(store, clock, self.catalog, self.sessions, admin_key)
+        self.rate_limits = RateLimits(
+            {
+                Bucket.VERIFY_PER_IP: settings.rate_limit_verify_per_ip,
+                Bucket.VERIFY_PER_CREDENTIAL: settings.rate_limit_verify_per_credential,
+                Bucket.REFRESH_PER_IP: settings.rate_limit_refresh_per_ip,
+                Bucket.REFRESH_PER_SESSION: settings.rate_limit_refresh_per_session,
+                Bucket.FAILED_AUTH_PER_IP: settings.rate_limit_failed_auth_per_ip,
+            }
         )
         self.sweeper = Sweeper(
             store,
@@ -127,7 +137,7 @@ class Tessera:
             await _check_master_key(store, master)
             tessera = cls(settings, store, clock or SystemClock(), master)
             if not await tessera.access.has_admin_key():
-                key = await tessera.access.create_admin_key("development admin")
+                key, _ = await tessera.access.create_admin_key("development admin")
                 (announce or _print_banner)(key)
         except BaseException:
             await store.close()

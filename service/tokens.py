@@ -6,6 +6,8 @@ refuses ``zip`` and caps the length before any parsing. Claims are checked by th
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 from typing import Any
 
@@ -47,6 +49,18 @@ def split(token: str, max_length: int) -> tuple[str, str]:
     if not sep or compact.count(".") != 4:
         raise BadToken("MALFORMED")
     return tag, compact
+
+
+def unverified_kid(compact: str) -> str | None:
+    """The ``kid`` a token claims, read without trusting it: it only selects which
+    ring to try, and ``decrypt`` then applies every check."""
+    header = compact.partition(".")[0]
+    try:
+        value = json.loads(base64.urlsafe_b64decode(header + "=" * (-len(header) % 4)))
+    except (binascii.Error, ValueError):
+        return None
+    kid = value.get("kid") if isinstance(value, dict) else None
+    return kid if isinstance(kid, str) else None
 
 
 def decrypt(compact: str, ring: KeyRing) -> dict[str, Any]:

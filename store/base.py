@@ -52,6 +52,8 @@ class Store(Protocol):
 
     async def get_product(self, tag: str) -> ProductRecord | None: ...
 
+    async def get_product_by_id(self, product_id: int) -> ProductRecord | None: ...
+
     async def list_products(self) -> list[ProductRecord]: ...
 
     async def ensure_env(self, product_id: int, env: str, now: float) -> None:
@@ -88,6 +90,10 @@ class Store(Protocol):
     # Key rings -----------------------------------------------------------------------
     async def list_keys(self, product_id: int, env: str) -> list[KeyRecord]:
         """Every key of a (product, env) ring that can still decrypt, newest first."""
+        ...
+
+    async def find_key(self, kid: str) -> KeyRecord | None:
+        """A key by its id, whatever its ring (to route an end user's token)."""
         ...
 
     async def insert_active_key(self, key: KeyRecord) -> KeyRecord:
@@ -165,6 +171,20 @@ class Store(Protocol):
     async def insert_api_key(self, key: ApiKeyRecord) -> None: ...
 
     async def get_api_key_by_hash(self, key_hash: bytes) -> ApiKeyRecord | None: ...
+
+    async def get_api_key(self, key_id: str) -> ApiKeyRecord | None: ...
+
+    async def list_api_keys(self, product_id: int | None) -> list[ApiKeyRecord]:
+        """Keys of one product, or every key when ``product_id`` is ``None``."""
+        ...
+
+    async def revoke_api_key(self, key_id: str, now: float) -> bool:
+        """``False`` if the key does not exist or was already revoked."""
+        ...
+
+    async def touch_api_key(self, key_id: str, now: float, min_interval: float) -> None:
+        """Set ``last_used_at`` unless it was set less than ``min_interval`` ago."""
+        ...
 
     async def count_admin_keys(self) -> int:
         """Unrevoked admin keys."""

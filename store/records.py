@@ -94,6 +94,8 @@ class ApiKeyRecord:
     created_at: float
     last_used_at: float | None
     revoked_at: float | None
+    # Filled on reads (joined from products) so scope checks need no second query.
+    product: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

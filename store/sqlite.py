@@ -40,6 +40,11 @@ _KEY_COLUMNS = "kid, product_id, env, alg, state, wrapped, created_at"
 _API_KEY_COLUMNS = (
     "id, name, key_hash, product_id, envs, is_admin, created_at, last_used_at, revoked_at"
 )
+_API_KEY_SELECT = (
+    "SELECT k.id, k.name, k.key_hash, k.product_id, k.envs, k.is_admin, k.created_at, "
+    "k.last_used_at, k.revoked_at, p.tag FROM api_keys k LEFT JOIN products p "
+    "ON p.id = k.product_id"
+)
 
 
 def _config(row: tuple[Any, ...]) -> SessionConfigRecord:
@@ -56,7 +61,9 @@ def _key(row: tuple[Any, ...]) -> KeyRecord:
 
 def _api_key(row: tuple[Any, ...]) -> ApiKeyRecord:
     envs = tuple(json.loads(row[4])) if row[4] is not None else None
-    return ApiKeyRecord(row[0], row[1], row[2], row[3], envs, bool(row[5]), row[6], row[7], row[8])
+    return ApiKeyRecord(
+        row[0], row[1], row[2], row[3], envs, bool(row[5]), row[6], row[7], row[8], row[9]
+    )
 
 
 class SqliteStore:
@@ -187,6 +194,9 @@ class SqliteStore:
     async def get_product(self, tag: str) -> ProductRecord | None:
         return self._product_by("tag", tag)
 
+    async def get_product_by_id(self, product_id: int) -> ProductRecord | None:
+        return self._product_by("id", product_id)
+
     async def list_products(self) -> list[ProductRecord]:
         tags = [t for (t,) in self._db.execute("SELECT tag FROM products ORDER BY tag")]
         return [p for t in tags if (p := self._product_by("tag", t)) is not None]
@@ -299,6 +309,12 @@ class SqliteStore:
             (product_id, env),
         ).fetchall()
         return [_key(r) for r in rows]
+
+    async def find_key(self, kid: str) -> KeyRecord | None:
+        row = self._db.execute(
+            f"SELECT {_KEY_COLUMNS} FROM signing_keys WHERE kid = ?", (kid,)
+        ).fetchone()
+        return None if row is None else _key(row)
 
     async def insert_active_key(self, key: KeyRecord) -> KeyRecord:
         with self._tx() as db:
@@ -462,10 +478,36 @@ class SqliteStore:
             raise Conflict("api key exists") from None
 
     async def get_api_key_by_hash(self, key_hash: bytes) -> ApiKeyRecord | None:
-        row = self._db.execute(
-            f"SELECT {_API_KEY_COLUMNS} FROM api_keys WHERE key_hash = ?", (key_hash,)
-        ).fetchone()
+        row = self._db.execute(f"{_API_KEY_SELECT} WHERE k.key_hash = ?", (key_hash,)).fetchone()
         return None if row is None else _api_key(row)
+
+    async def get_api_key(self, key_id: str) -> ApiKeyRecord | None:
+        row = self._db.execute(f"{_API_KEY_SELECT} WHERE k.id = ?", (key_id,)).fetchone()
+        return None if row is None else _api_key(row)
+
+    async def list_api_keys(self, product_id: int | None) -> list[ApiKeyRecord]:
+        if product_id is None:
+            rows = self._db.execute(f"{_API_KEY_SELECT} ORDER BY k.created_at, k.id").fetchall()
+        else:
+            rows = self._db.execute(
+                f"{_API_KEY_SELECT} WHERE k.product_id = ? ORDER BY k.created_at, k.id",
+                (product_id,),
+            ).fetchall()
+        return [_api_key(r) for r in rows]
+
+    async def revoke_api_key(self, key_id: str, now: float) -> bool:
+        cur = self._db.execute(
+            "UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
+            (now, key_id),
+        )
+        return cur.rowcount > 0
+
+    async def touch_api_key(self, key_id: str, now: float, min_interval: float) -> None:
+        self._db.execute(
+            "UPDATE api_keys SET last_used_at = ? WHERE id = ? "
+            "AND (last_used_at IS NULL OR last_used_at <= ?)",
+            (now, key_id, now - min_interval),
+        )
 
     async def count_admin_keys(self) -> int:
         row = self._db.execute(

@@ -23,6 +23,11 @@ def make_settings(data_dir: Path, **overrides: Any) -> Settings:
         "mode": "development",
         "master_key": base64.b64encode(os.urandom(32)).decode(),
         "admin_key": generate_api_key(),
+        # Flows here run faster than any client would; tests/api/test_ratelimit.py
+        # checks the limits themselves.
+        "rate_limit_refresh_per_session": "10000/minute",
+        "rate_limit_refresh_per_ip": "10000/minute",
+        "rate_limit_failed_auth_per_ip": "10000/minute",
     }
     values.update(overrides)
     return Settings(**values)

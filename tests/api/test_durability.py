@@ -148,7 +148,7 @@ def test_sessions_after_kill_9_still_verify(
         assert verified["data"] == example["data"]
     second.kill()
 
-    # Neither run wrote a secret or a token into its output.
+    # Neither run (they share one log) wrote a secret or a token into its output.
     output = first.output()
     tokens_out = [t[field] for _, t in created for field in ("token", "refreshToken")]
     for secret in (admin_key, master_key, *tokens_out):

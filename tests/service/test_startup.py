@@ -12,10 +12,11 @@ import stat
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
-from pydantic import ValidationError
+from pydantic import SecretStr, ValidationError
 
 from server import create_app
 from service.access import generate_api_key
@@ -29,7 +30,7 @@ from tests.operations import operation
 
 BIN = Path(sys.executable).parent
 
-SEED = {
+SEED: dict[str, Any] = {
     "product": "my-app",
     "env": "prd",
     "tag": "user-session",
@@ -130,7 +131,9 @@ def test_serve_production_missing_secrets_exits_with_one_line(
 
 
 async def test_start_production_missing_secrets_raises_startup_error(tmp_path: Path) -> None:
-    settings = Settings(mode="production", data_dir=tmp_path, master_key=new_master_key())
+    settings = Settings(
+        mode="production", data_dir=tmp_path, master_key=SecretStr(new_master_key())
+    )
 
     with pytest.raises(StartupError, match="TESSERA_ADMIN_KEY"):
         await Tessera.start(settings, announce=lambda key: None)
@@ -175,6 +178,26 @@ def test_settings_generated_admin_key_accepted(tmp_path: Path) -> None:
         settings = dev_settings(tmp_path, admin_key=key)
         assert settings.admin_key is not None
         assert settings.admin_key.get_secret_value() == key
+
+
+def test_create_admin_key_with_rejected_env_prints_accepted_key(tmp_path: Path) -> None:
+    # The rejection message points here, so it must work while the env is still bad.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TESSERA_")}
+    result = subprocess.run(
+        [str(BIN / "tessera"), "create-admin-key"],
+        cwd=tmp_path,
+        env={**env, "TESSERA_ADMIN_KEY": "tsk_short", "TESSERA_DATA_DIR": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        timeout=20,
+        check=False,
+    )
+
+    assert result.returncode == 0, result.stderr
+    [key] = result.stdout.split()
+    settings = dev_settings(tmp_path, admin_key=key)
+    assert settings.admin_key is not None
+    assert not list(tmp_path.iterdir())  # printed only: no database, no key file
 
 
 def test_serve_bad_master_key_exits_without_echoing_it(tmp_path: Path) -> None:
@@ -352,7 +375,7 @@ async def test_start_wrong_master_key_raises_without_minting(tmp_path: Path) -> 
         await store.close()
 
     wrong_key = new_master_key()
-    wrong = right.model_copy(update={"master_key": Settings(master_key=wrong_key).master_key})
+    wrong = right.model_copy(update={"master_key": SecretStr(wrong_key)})
     announced: list[str] = []
     with pytest.raises(StartupError) as caught:
         await Tessera.start(wrong, clock=FrozenClock(), announce=announced.append)
@@ -390,7 +413,7 @@ async def test_serve_wrong_master_key_exits_with_one_line(tmp_path: Path) -> Non
         TESSERA_MODE="production",
     )
 
-    assert "master key" in one_line(result)
+    assert "master key does not match" in one_line(result)
     assert wrong not in result.stdout + result.stderr
 
 

@@ -1,0 +1,51 @@
+"""Rate limits on the operations an attacker would hammer: token verification, refresh
+and authentication. Counters live in this process (``limits``' memory storage), so with
+several instances each enforces its own share."""
+
+from __future__ import annotations
+
+import math
+import time
+from enum import StrEnum
+
+from limits import RateLimitItem, parse_many
+from limits.storage import MemoryStorage
+from limits.strategies import FixedWindowRateLimiter
+
+from service.errors import RateLimited
+
+
+class Bucket(StrEnum):
+    VERIFY_PER_IP = "verify-ip"
+    VERIFY_PER_CREDENTIAL = "verify-credential"
+    REFRESH_PER_IP = "refresh-ip"
+    REFRESH_PER_SESSION = "refresh-session"
+    FAILED_AUTH_PER_IP = "failed-auth-ip"
+
+
+class RateLimits:
+    """Named buckets, each a list of limits (``"10/second;300/minute"``)."""
+
+    def __init__(self, limits: dict[Bucket, str]) -> None:
+        self._limits: dict[Bucket, list[RateLimitItem]] = {
+            bucket: parse_many(spec) for bucket, spec in limits.items() if spec
+        }
+        self._limiter = FixedWindowRateLimiter(MemoryStorage())
+
+    def hit(self, bucket: Bucket, key: str) -> None:
+        """Count one attempt; ``RateLimited`` (with a retry hint) when over a limit."""
+        for item in self._limits.get(bucket, ()):
+            if not self._limiter.hit(item, bucket.value, key):
+                raise self._refusal(item, bucket, key)
+
+    def check(self, bucket: Bucket, key: str) -> None:
+        """Raise ``RateLimited`` if ``key`` is already over a limit, without counting."""
+        for item in self._limits.get(bucket, ()):
+            if not self._limiter.test(item, bucket.value, key):
+                raise self._refusal(item, bucket, key)
+
+    def _refusal(self, item: RateLimitItem, bucket: Bucket, key: str) -> RateLimited:
+        reset = self._limiter.get_window_stats(item, bucket.value, key).reset_time
+        return RateLimited(
+            "too many requests; retry later", retry_after=max(1, math.ceil(reset - time.time()))
+        )
