@@ -57,10 +57,12 @@ def unverified_kid(compact: str) -> str | None:
     header = compact.partition(".")[0]
     try:
         value = json.loads(base64.urlsafe_b64decode(header + "=" * (-len(header) % 4)))
-    except (binascii.Error, ValueError):
+    except (binascii.Error, ValueError, RecursionError):  # deeply nested JSON recurses
         return None
     kid = value.get("kid") if isinstance(value, dict) else None
-    return kid if isinstance(kid, str) else None
+    # Our kids are URL-safe ASCII; anything else names no key, and a lone surrogate
+    # would not even encode for the store's lookup.
+    return kid if isinstance(kid, str) and kid.isascii() else None
 
 
 def decrypt(compact: str, ring: KeyRing) -> dict[str, Any]:

@@ -462,6 +462,9 @@ async def test_token_empty_is_rejected(api: Api, tessera: Tessera) -> None:
         (f"{TAG}:{b64url_encode(b'[1,2]')}.." + "A" * 16 + ".AAAA." + "A" * 22, "INVALID"),
         (f"{TAG}:{b64url_encode(b'null')}.." + "A" * 16 + ".AAAA." + "A" * 22, "INVALID"),
         ("Bearer tsk_not_a_session_token", "MALFORMED"),
+        # Nested just inside joserfc's 1024-byte header cap, and well past it.
+        (f"{TAG}:{b64url_encode(b'[' * 768)}..AAAA.AAAA.AAAA", "INVALID"),
+        (f"{TAG}:{b64url_encode(b'[' * 3000)}..AAAA.AAAA.AAAA", "INVALID"),
     ],
 )
 async def test_token_garbage_is_rejected(
@@ -748,3 +751,50 @@ async def test_data_roundtrip_deep_equals_what_was_stored(api: Api, tessera: Tes
         details, sort_keys=True
     )
     assert issued.claims["details"] == details
+
+
+# --- the same token presented as an end user's bearer ---------------------------------
+
+
+async def test_bearer_valid_token_is_accepted(api: Api, tessera: Tessera) -> None:
+    """Control for the bearer cases below."""
+    issued = await issue(api, tessera)
+
+    body = await api.post(operation("CurrentSession"), key=issued.token)
+
+    assert "errors" not in body, body
+    assert body["data"]["currentSession"]["id"] == issued.session_id
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        # Deeply nested JSON: recursed past Python's limit while reading the kid (was a 500).
+        "[" * 3000,
+        # A kid that is a lone surrogate: the store cannot encode it (was a 500).
+        '{"alg":"dir","enc":"A256GCM","kid":"\\ud800"}',
+        '{"alg":"dir","enc":"A256GCM","kid":["x"]}',
+        "not json",
+    ],
+    ids=["deep-nesting", "surrogate-kid", "list-kid", "not-json"],
+)
+async def test_bearer_crafted_header_is_unauthenticated(
+    api: Api, tessera: Tessera, header: str
+) -> None:
+    await issue(api, tessera)
+    token = join(TAG, [b64url_encode(header.encode()), "", "AAAA", "AAAA", "AAAA"])
+    assert len(token) <= tessera.settings.max_token_length
+
+    body = await api.post(operation("CurrentSession"), key=token)
+
+    assert body["data"] is None
+    assert [e["extensions"]["code"] for e in body["errors"]] == ["UNAUTHENTICATED"]
+
+
+async def test_bearer_alg_none_with_real_kid_is_unauthenticated(api: Api, tessera: Tessera) -> None:
+    issued = await issue(api, tessera)
+    token = seal({"alg": "none", "enc": "A256GCM", "kid": issued.kid}, issued.claims, issued.key)
+
+    body = await api.post(operation("CurrentSession"), key=token)
+
+    assert [e["extensions"]["code"] for e in body["errors"]] == ["UNAUTHENTICATED"]

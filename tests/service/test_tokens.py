@@ -186,6 +186,37 @@ def test_split_tag_is_everything_before_the_first_colon() -> None:
     assert tokens.split("a:b:c.d.e.f.g", 8192) == ("a", "b:c.d.e.f.g")
 
 
+# --- unverified_kid ---------------------------------------------------------------
+
+
+def test_unverified_kid_reads_the_header_kid() -> None:
+    assert tokens.unverified_kid(good_compact()) == KID
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        b"[" * 3000,  # recursed past Python's limit (a RecursionError escaped)
+        b'{"kid":"\\ud800"}',  # a lone surrogate the store cannot encode
+        b'{"kid":"k\xc3\xa9"}',
+        b'{"kid":7}',
+        b'{"kid":["kid-1"]}',
+        b'["kid"]',
+        b"null",
+        b"not json",
+        b"\xff\xfe",
+        b"",
+    ],
+)
+def test_unverified_kid_not_a_plain_kid_is_none(header: bytes) -> None:
+    assert tokens.unverified_kid(".".join([b64(header), "", "AAAA", "AAAA", "AAAA"])) is None
+
+
+@pytest.mark.parametrize("compact", ["", "!!!", "Zoë.a.b.c.d", "\ud800", "A" * 8192])
+def test_unverified_kid_garbage_is_none(compact: str) -> None:
+    assert tokens.unverified_kid(compact) is None
+
+
 # --- decrypt: algorithms ------------------------------------------------------------
 
 
@@ -414,7 +445,8 @@ def test_decrypt_jose_error_is_wrapped_without_chaining(monkeypatch: pytest.Monk
 
 
 def test_decrypt_random_mutations_raise_only_bad_token() -> None:
-    """A seeded fuzz over headers and segments: any failure is a coarse BadToken."""
+    """A seeded fuzz over headers and segments: any failure is a coarse BadToken, and
+    reading the unverified kid never raises."""
     rnd = random.Random(20240611)
     base = good_compact().split(".")
     values: list[Any] = [None, True, 0, -1, 1.5, "", "dir", "A256GCM", "DEF", KID, [], {}, ["x"]]
@@ -430,6 +462,8 @@ def test_decrypt_random_mutations_raise_only_bad_token() -> None:
             chars[rnd.randrange(len(chars))] = rnd.choice("A_-=.!é\x00 \ud800")
             segments[i] = "".join(chars)
         compact = ".".join(segments)
+        kid = tokens.unverified_kid(compact)
+        assert kid is None or (isinstance(kid, str) and kid.isascii())
         try:
             claims = tokens.decrypt(compact, RING)
         except BadToken as bad:
