@@ -1,4 +1,4 @@
-"""The ``tessera`` command: serve, migrate, create-admin-key."""
+"""The ``tessera`` command: serve, migrate, and key management."""
 
 from __future__ import annotations
 
@@ -7,6 +7,9 @@ import asyncio
 import sys
 
 from service.access import generate_api_key
+from service.errors import StartupError, TesseraError
+from service.settings import Settings, load_settings
+from service.tessera import Tessera
 from store import open_store
 
 
@@ -18,28 +21,58 @@ async def _migrate(url: str) -> int:
         await store.close()
 
 
+async def _create_key(settings: Settings, args: argparse.Namespace) -> str:
+    tessera = await Tessera.start(settings, bootstrap_admin=False)
+    try:
+        if args.command == "create-admin-key":
+            key, _ = await tessera.access.create_admin_key(args.name)
+        else:
+            key, _ = await tessera.access.create_api_key(args.product, args.env, args.name)
+        return key
+    finally:
+        await tessera.close()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="tessera", description="Tessera session service")
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("serve", help="serve the GraphQL API (TESSERA_* settings)")
     commands.add_parser("migrate", help="apply pending database migrations")
-    commands.add_parser("create-admin-key", help="print a new random value for TESSERA_ADMIN_KEY")
+    commands.add_parser(
+        "generate-key", help="print a new random key, e.g. for TESSERA_ADMIN_KEY (stores nothing)"
+    )
+    admin = commands.add_parser("create-admin-key", help="store a new admin key and print it once")
+    admin.add_argument("--name", default="admin")
+    product = commands.add_parser(
+        "create-api-key", help="store a new product key and print it once"
+    )
+    product.add_argument("--product", required=True)
+    product.add_argument("--env", action="append", help="limit to this env (repeatable)")
+    product.add_argument("--name", default="backend")
     args = parser.parse_args(argv)
 
-    if args.command == "create-admin-key":
+    if args.command == "generate-key":
         # Needs no settings: it is what an operator runs when TESSERA_ADMIN_KEY is
         # missing or rejected, so it must work while the environment is still invalid.
         print(generate_api_key())
         return 0
 
-    # Imported here: importing the server builds the app from the environment.
-    from server import load_settings, serve
-
     settings = load_settings()
     if args.command == "serve":
+        # Imported here: importing the server builds the app from the environment.
+        from server import serve
+
         return serve(settings)
-    version = asyncio.run(_migrate(settings.resolved_database_url))
-    print(f"database at schema version {version}")
+    if args.command == "migrate":
+        version = asyncio.run(_migrate(settings.resolved_database_url))
+        print(f"database at schema version {version}")
+        return 0
+    try:
+        key = asyncio.run(_create_key(settings, args))
+    except (StartupError, TesseraError) as exc:
+        print(f"tessera: {exc}", file=sys.stderr)
+        return 2
+    print(key)
     return 0
 
 

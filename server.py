@@ -14,7 +14,6 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import uvicorn
-from pydantic import ValidationError
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
@@ -29,7 +28,7 @@ from strawberry.http.ides import get_graphql_ide_html
 from schema import schema
 from schema.context import Context
 from service.errors import StartupError
-from service.settings import Settings
+from service.settings import Settings, load_settings
 from service.tessera import Tessera
 
 OPERATIONS = Path(__file__).resolve().parent / "graphql" / "operations"
@@ -187,20 +186,6 @@ def serve(settings: Settings) -> int:
 async def _preflight(settings: Settings) -> None:
     tessera = await Tessera.start(settings)
     await tessera.close()
-
-
-def load_settings() -> Settings:
-    """Settings from the environment, or exit with one line naming what is wrong."""
-    try:
-        return Settings()
-    except ValidationError as exc:
-        # include_input=False: the rejected value may be a secret.
-        problems = "; ".join(
-            f"TESSERA_{'_'.join(str(p) for p in e['loc']).upper()}: {e['msg']}"
-            for e in exc.errors(include_input=False, include_url=False)
-        )
-        print(f"tessera: invalid settings: {problems}", file=sys.stderr)
-        raise SystemExit(2) from None
 
 
 app = create_app(load_settings())

@@ -7,6 +7,7 @@ import binascii
 import json
 import logging
 import os
+import re
 import secrets
 from dataclasses import dataclass
 from typing import Any
@@ -43,6 +44,11 @@ log = logging.getLogger("tessera.sessions")
 IAT_LEEWAY_SECONDS = 60
 # lastSeenAt is written at most this often per session, so verification stays a read.
 LAST_SEEN_INTERVAL_SECONDS = 60.0
+# Claims from a decrypted token are still checked for shape before they reach the store.
+SESSION_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+MAX_TIMESTAMP = 2**40
+# Nesting deeper than this in data.details is refused (it would also exhaust recursion).
+MAX_DETAILS_DEPTH = 32
 DEFAULT_PAGE_SIZE = 20
 MAX_PAGE_SIZE = 100
 
@@ -102,6 +108,20 @@ def _parse_cursor(cursor: str) -> tuple[float, str]:
     return float(value[0]), value[1]
 
 
+def _depth(value: Any) -> int:
+    """Nesting depth of a JSON value, without recursion."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        if isinstance(item, dict | list):
+            deepest = max(deepest, level)
+            if level > MAX_DETAILS_DEPTH:
+                break
+            children = item.values() if isinstance(item, dict) else item
+            stack.extend((child, level + 1) for child in children)
+    return deepest
+
+
 def resolve_identifier(selector: str, user_id: str, details: dict[str, Any]) -> str:
     """The value the config's selector points at, as a string."""
     path = selector[len("$Session{") : -1]
@@ -159,6 +179,10 @@ class Sessions:
             details = {}
         if not isinstance(details, dict):
             raise InvalidInput("data.details must be an object", field="data.details")
+        if _depth(details) > MAX_DETAILS_DEPTH:
+            raise InvalidInput(
+                f"data.details may nest at most {MAX_DETAILS_DEPTH} levels", field="data.details"
+            )
         details_json = json.dumps(details, separators=(",", ":"), ensure_ascii=False)
         if len(details_json.encode()) > self._max_details_bytes:
             raise InvalidInput(
@@ -436,8 +460,15 @@ class Sessions:
         # strings the store cannot encode (lone surrogates) away from it.
         if not (SLUG.fullmatch(product) and SLUG.fullmatch(env) and SLUG.fullmatch(tag)):
             raise tokens.BadToken("WRONG_SESSION")
+        # The token's own ring (found by its kid) decides between INVALID and
+        # WRONG_SESSION, so the answer never depends on whether the product, env or
+        # tag asked about exists.
+        kid = tokens.unverified_kid(compact)
+        owner = None if kid is None else await self._keyrings.owner(kid)
+        if owner is None:
+            raise tokens.BadToken("INVALID")
         resolved = await self._catalog.resolve_existing(product, env, tag)
-        if resolved is None:
+        if resolved is None or (resolved[0].id, env) != owner:
             raise tokens.BadToken("WRONG_SESSION")
         product_rec, config = resolved
         ring = await self._keyrings.for_verify(product_rec.id, env)
@@ -451,10 +482,11 @@ class Sessions:
             claims.get("typ") != tokens.TOKEN_TYPE
             or claims.get("iss") != tokens.ISSUER
             or not isinstance(sid, str)
+            or not SESSION_ID.fullmatch(sid)
             or not isinstance(iat, int)
             or not isinstance(exp, int)
             or iat > now + IAT_LEEWAY_SECONDS
-            or exp <= iat
+            or not iat < exp < MAX_TIMESTAMP
         ):
             raise tokens.BadToken("INVALID")
         if claims.get("aud") != f"{product}:{env}" or claims.get("tag") != tag:

@@ -6,12 +6,13 @@ import base64
 import binascii
 import ipaddress
 import math
+import sys
 from collections import Counter
 from pathlib import Path
 from typing import Literal
 
 from limits import parse_many
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 API_KEY_PREFIX = "tsk_"
@@ -101,8 +102,8 @@ class Settings(BaseSettings):
             raise ValueError(f"TESSERA_ADMIN_KEY must start with {API_KEY_PREFIX!r}")
         if estimated_entropy_bits(key[len(API_KEY_PREFIX) :]) < MIN_ADMIN_KEY_BITS:
             raise ValueError(
-                "TESSERA_ADMIN_KEY is too weak: use at least 32 random characters after "
-                "the prefix (`tessera create-admin-key` prints a good one)"
+                "TESSERA_ADMIN_KEY is too weak: use 43 random URL-safe characters (or 64 "
+                "hex digits) after the prefix; `tessera generate-key` prints one"
             )
         return v
 
@@ -139,3 +140,18 @@ class Settings(BaseSettings):
     @property
     def master_key_file(self) -> Path:
         return self.data_dir / "master.key"
+
+
+def load_settings() -> Settings:
+    """Settings from the environment, or exit with one line naming what is wrong."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        # include_input=False: the rejected value may be a secret.
+        problems = "; ".join(
+            f"TESSERA_{'_'.join(str(p) for p in e['loc']).upper()}: "
+            + e["msg"].removeprefix("Value error, ")
+            for e in exc.errors(include_input=False, include_url=False)
+        )
+        print(f"tessera: invalid settings: {problems}", file=sys.stderr)
+        raise SystemExit(2) from None

@@ -126,6 +126,7 @@ class Tessera:
         *,
         clock: Clock | None = None,
         announce: Callable[[str], None] | None = None,
+        bootstrap_admin: bool = True,
     ) -> Tessera:
         """Open and migrate the store, load the master key and make sure an admin key
         exists. In development a missing admin key is generated and ``announce``d once."""
@@ -136,7 +137,7 @@ class Tessera:
             await store.migrate()
             await _check_master_key(store, master)
             tessera = cls(settings, store, clock or SystemClock(), master)
-            if not await tessera.access.has_admin_key():
+            if bootstrap_admin and not await tessera.access.has_admin_key():
                 key, _ = await tessera.access.create_admin_key("development admin")
                 (announce or _print_banner)(key)
         except BaseException:

@@ -18,6 +18,13 @@ EMAIL_SCHEMA = {
 }
 
 
+def nested(levels: int) -> dict[str, Any]:
+    value: dict[str, Any] = {}
+    for _ in range(levels):
+        value = {"a": value}
+    return value
+
+
 async def create_config(api: Api, **input: Any) -> dict[str, Any]:
     result: dict[str, Any] = (await api.op("CreateSessionConfig", input=input))[
         "createSessionConfig"
@@ -201,6 +208,8 @@ async def test_create_session_selector_on_details_sets_identifier(api: Api) -> N
         ({"userId": "   ", "details": {}}, "data.userId"),
         ({"userId": "u", "details": {"blob": "x" * 5000}}, "data.details"),
         ({"userId": "u", "details": ["not", "an", "object"]}, "data.details"),
+        ({"userId": "u", "details": nested(40)}, "data.details"),
+        ({"userId": "u", "details": nested(950)}, "data.details"),
     ],
 )
 async def test_create_session_invalid_data(api: Api, data: dict[str, Any], field: str) -> None:

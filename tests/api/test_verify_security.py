@@ -287,7 +287,7 @@ async def test_kid_from_other_product_ring_relabelled_is_rejected(
     other = await issue(api, tessera, product="ecommerce", tag="checkout-session")
     _, segments = split(other.token)
 
-    await assert_rejected(api, join(TAG, segments), "INVALID")
+    await assert_rejected(api, join(TAG, segments), "WRONG_SESSION")
 
 
 async def test_kid_from_other_product_ring_with_its_key_and_our_claims_is_rejected(
@@ -298,7 +298,7 @@ async def test_kid_from_other_product_ring_with_its_key_and_our_claims_is_reject
     assert other.kid != ours.kid
     token = forge(header_of(other), ours.claims, other.key)
 
-    await assert_rejected(api, token, "INVALID")
+    await assert_rejected(api, token, "WRONG_SESSION")
 
 
 async def test_kid_ours_with_other_product_key_is_rejected(api: Api, tessera: Tessera) -> None:
@@ -315,7 +315,7 @@ async def test_kid_from_other_env_of_same_product_is_rejected(api: Api, tessera:
     assert dev.kid != ours.kid
     token = forge(header_of(dev), ours.claims, dev.key)
 
-    await assert_rejected(api, token, "INVALID")
+    await assert_rejected(api, token, "WRONG_SESSION")
 
 
 @pytest.mark.parametrize("kid", [None, "", "no-such-kid", 7, ["k"], {"kid": "k"}])
@@ -505,7 +505,7 @@ async def test_token_wrong_env_is_rejected(api: Api, tessera: Tessera) -> None:
     issued = await issue(api, tessera)
     await issue(api, tessera, env="dev")  # dev has its own ring and the same tag
 
-    await assert_rejected(api, issued.token, "INVALID", env="dev")
+    await assert_rejected(api, issued.token, "WRONG_SESSION", env="dev")
 
 
 async def test_token_env_without_key_ring_is_rejected_and_creates_no_keys(
@@ -515,7 +515,7 @@ async def test_token_env_without_key_ring_is_rejected_and_creates_no_keys(
     product = await tessera.catalog.find_product(PRODUCT)
     assert product is not None and "staging" in product.envs
 
-    await assert_rejected(api, issued.token, "INVALID", env="staging")
+    await assert_rejected(api, issued.token, "WRONG_SESSION", env="staging")
     assert await tessera.store.list_keys(product.id, "staging") == []
 
 
@@ -530,11 +530,26 @@ async def test_token_unknown_env_is_rejected_and_provisions_nothing(
     assert await tessera.store.list_keys(product.id, "qa") == []
 
 
+async def test_token_reason_does_not_depend_on_what_exists(api: Api, tessera: Tessera) -> None:
+    issued = await issue(api, tessera)
+    await issue(api, tessera, product="dashboard")
+
+    # A real token asked about another product: the same answer whether it exists.
+    await assert_rejected(api, issued.token, "WRONG_SESSION", product="dashboard")
+    await assert_rejected(api, issued.token, "WRONG_SESSION", product="no-such-product")
+    # A forged token: the same answer whether the product exists.
+    forged = join(
+        TAG, ["eyJhbGciOiJkaXIiLCJlbmMiOiJBMjU2R0NNIiwia2lkIjoibm9wZSJ9", "", "a", "b", "c"]
+    )
+    await assert_rejected(api, forged, "INVALID")
+    await assert_rejected(api, forged, "INVALID", product="no-such-product")
+
+
 async def test_token_wrong_product_is_rejected(api: Api, tessera: Tessera) -> None:
     issued = await issue(api, tessera)
     await issue(api, tessera, product="dashboard")  # same env and tag, another ring
 
-    await assert_rejected(api, issued.token, "INVALID", product="dashboard")
+    await assert_rejected(api, issued.token, "WRONG_SESSION", product="dashboard")
 
 
 async def test_token_unknown_product_is_rejected_and_provisions_nothing(

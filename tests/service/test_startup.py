@@ -180,11 +180,11 @@ def test_settings_generated_admin_key_accepted(tmp_path: Path) -> None:
         assert settings.admin_key.get_secret_value() == key
 
 
-def test_create_admin_key_with_rejected_env_prints_accepted_key(tmp_path: Path) -> None:
+def test_generate_key_with_rejected_env_prints_accepted_key(tmp_path: Path) -> None:
     # The rejection message points here, so it must work while the env is still bad.
     env = {k: v for k, v in os.environ.items() if not k.startswith("TESSERA_")}
     result = subprocess.run(
-        [str(BIN / "tessera"), "create-admin-key"],
+        [str(BIN / "tessera"), "generate-key"],
         cwd=tmp_path,
         env={**env, "TESSERA_ADMIN_KEY": "tsk_short", "TESSERA_DATA_DIR": str(tmp_path)},
         capture_output=True,
