@@ -25,7 +25,14 @@ def open_store(url: str) -> Store:
         from store.sqlite import SqliteStore
 
         return SqliteStore(":memory:")
-    raise ValueError("unsupported database URL scheme (expected sqlite:///path)")
+    if url.startswith(("postgresql://", "postgres://")):
+        from store.postgres import PostgresStore
+
+        # Connects lazily: the first awaited call (normally ``migrate``) opens the pool.
+        return PostgresStore(url)
+    raise ValueError(
+        "unsupported database URL scheme (expected sqlite:///path or postgresql://...)"
+    )
 
 
 __all__ = [

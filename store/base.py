@@ -28,6 +28,11 @@ class Store(Protocol):
         """The highest applied migration (0 for an empty database)."""
         ...
 
+    async def ready(self) -> bool:
+        """True when the database answers and its schema is at least at ``HEAD``; never
+        raises for an unreachable database (a readiness probe asks this)."""
+        ...
+
     async def close(self) -> None: ...
 
     # Metadata ------------------------------------------------------------------------

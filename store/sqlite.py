@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from store.errors import Conflict, StoreUnavailable
-from store.migrations import MIGRATIONS
+from store.groupcommit import GroupCommitter
+from store.migrations import HEAD, MIGRATIONS
 from store.records import (
     ApiKeyRecord,
     ConfigValues,
@@ -66,6 +67,19 @@ def _api_key(row: tuple[Any, ...]) -> ApiKeyRecord:
     )
 
 
+def _configure(db: sqlite3.Connection) -> None:
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=FULL")
+    db.execute("PRAGMA foreign_keys=ON")
+    db.execute("PRAGMA busy_timeout=5000")
+
+
+def _connect_writer(path: str) -> sqlite3.Connection:
+    db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    _configure(db)
+    return db
+
+
 class SqliteStore:
     """``Store`` on one SQLite file (or ``:memory:`` for tests)."""
 
@@ -78,10 +92,9 @@ class SqliteStore:
             self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         except sqlite3.Error as exc:
             raise StoreUnavailable(f"cannot open SQLite database: {exc}") from None
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
-        self._db.execute("PRAGMA foreign_keys=ON")
-        self._db.execute("PRAGMA busy_timeout=5000")
+        _configure(self._db)
+        # A second connection to ":memory:" would be another database: write directly.
+        self._writer = None if path == ":memory:" else GroupCommitter(lambda: _connect_writer(path))
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
@@ -121,8 +134,24 @@ class SqliteStore:
             return 0
         return int(row[0] or 0)
 
+    async def ready(self) -> bool:
+        """True when the database answers and its schema is at least at ``HEAD``."""
+        try:
+            return await self.schema_version() >= HEAD
+        except sqlite3.Error:
+            return False
+
     async def close(self) -> None:
+        if self._writer is not None:
+            await self._writer.close()
         self._db.close()
+
+    async def _write(self, sql: str, params: tuple[Any, ...], *, fetch: bool = False) -> Any:
+        """A single-statement write on the hot path, group-committed."""
+        if self._writer is not None:
+            return await self._writer.execute(sql, params, fetch=fetch)
+        cursor = self._db.execute(sql, params)
+        return cursor.fetchall() if fetch else cursor.rowcount
 
     # Metadata ------------------------------------------------------------------------
     async def get_meta(self, key: str) -> str | None:
@@ -333,7 +362,7 @@ class SqliteStore:
     # Sessions ------------------------------------------------------------------------
     async def insert_session(self, session: NewSession) -> None:
         s = session
-        self._db.execute(
+        await self._write(
             f"INSERT INTO sessions ({_SESSION_COLUMNS}) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL, 0, ?, ?, NULL)",
             (
@@ -368,24 +397,25 @@ class SqliteStore:
         expires_at: float,
         now: float,
     ) -> SessionRecord | None:
-        row = self._db.execute(
+        rows = await self._write(
             "UPDATE sessions SET refresh_generation = refresh_generation + 1, "
             "refresh_hash = ?, rotated_at = ?, last_refresh_at = ?, last_seen_at = ?, "
             "expires_at = ? WHERE id = ? AND refresh_generation = ? AND revoked_at IS NULL "
             f"RETURNING {_SESSION_COLUMNS}",
             (new_hash, now, now, now, expires_at, session_id, generation),
-        ).fetchone()
-        return None if row is None else _session(row)
+            fetch=True,
+        )
+        return _session(rows[0]) if rows else None
 
     async def revoke_session(
         self, session_id: str, config_id: int, env: str, now: float, reason: str
     ) -> int:
-        cur = self._db.execute(
+        count: int = await self._write(
             "UPDATE sessions SET revoked_at = ?, revoked_reason = ? "
             "WHERE id = ? AND config_id = ? AND env = ? AND revoked_at IS NULL",
             (now, reason, session_id, config_id, env),
         )
-        return cur.rowcount
+        return count
 
     async def revoke_identifier(
         self,
@@ -397,16 +427,16 @@ class SqliteStore:
         *,
         except_session: str | None = None,
     ) -> int:
-        cur = self._db.execute(
+        count: int = await self._write(
             "UPDATE sessions SET revoked_at = ?, revoked_reason = ? "
             "WHERE config_id = ? AND env = ? AND identifier = ? AND revoked_at IS NULL "
             "AND refresh_expires_at > ? AND id IS NOT ?",
             (now, reason, config_id, env, identifier, now, except_session),
         )
-        return cur.rowcount
+        return count
 
     async def touch_session(self, session_id: str, now: float, min_interval: float) -> None:
-        self._db.execute(
+        await self._write(
             "UPDATE sessions SET last_seen_at = ? WHERE id = ? AND last_seen_at <= ?",
             (now, session_id, now - min_interval),
         )
@@ -450,12 +480,12 @@ class SqliteStore:
         return where, args
 
     async def delete_expired_sessions(self, before: float, limit: int) -> int:
-        cur = self._db.execute(
+        count: int = await self._write(
             "DELETE FROM sessions WHERE id IN (SELECT id FROM sessions "
             "WHERE refresh_expires_at < ? ORDER BY refresh_expires_at LIMIT ?)",
             (before, limit),
         )
-        return cur.rowcount
+        return count
 
     # API keys ------------------------------------------------------------------------
     async def insert_api_key(self, key: ApiKeyRecord) -> None:
@@ -503,7 +533,7 @@ class SqliteStore:
         return cur.rowcount > 0
 
     async def touch_api_key(self, key_id: str, now: float, min_interval: float) -> None:
-        self._db.execute(
+        await self._write(
             "UPDATE api_keys SET last_used_at = ? WHERE id = ? "
             "AND (last_used_at IS NULL OR last_used_at <= ?)",
             (now, key_id, now - min_interval),
