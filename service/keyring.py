@@ -59,10 +59,15 @@ class KeyRings:
         self._rings[(product_id, env)] = ring
         return ring
 
-    async def for_verify(self, product_id: int, env: str) -> KeyRing | None:
-        """The ring used to decrypt, or ``None`` if this (product, env) has no keys."""
+    async def for_verify(
+        self, product_id: int, env: str, kid: str | None = None
+    ) -> KeyRing | None:
+        """The ring used to decrypt, or ``None`` if this (product, env) has no keys.
+
+        A ``kid`` the cached ring lacks but the store knows for this ring (``owner``
+        found it) means another instance added a key since: reload once."""
         ring = self._rings.get((product_id, env))
-        if ring is None:
+        if ring is None or (kid is not None and kid not in ring.keys):
             ring = await self._load(product_id, env)
         return ring
 

@@ -471,7 +471,8 @@ class Sessions:
         if resolved is None or (resolved[0].id, env) != owner:
             raise tokens.BadToken("WRONG_SESSION")
         product_rec, config = resolved
-        ring = await self._keyrings.for_verify(product_rec.id, env)
+        assert kid is not None  # an owner was found for it
+        ring = await self._keyrings.for_verify(product_rec.id, env, kid)
         if ring is None:
             raise tokens.BadToken("INVALID")
         claims = tokens.decrypt(compact, ring)
