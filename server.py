@@ -68,6 +68,18 @@ class GraphQLView(GraphQL[Context, None]):
     async def render_graphql_ide(self, request: Request) -> Response:
         return HTMLResponse(self._ide_html)
 
+    def decode_json(self, data: str | bytes) -> object:
+        """A JSON object (or a batch array, which Strawberry then refuses). Any other
+        JSON value, or JSON nested too deeply to decode, would raise past Strawberry's
+        handling into a 500; as a ``JSONDecodeError`` it is the usual 400."""
+        try:
+            decoded = json.loads(data)
+        except RecursionError:
+            raise json.JSONDecodeError("nested too deeply", "", 0) from None
+        if not isinstance(decoded, dict | list):
+            raise json.JSONDecodeError("not a JSON object", "", 0)
+        return decoded
+
 
 class BodyLimit:
     """Refuse request bodies over ``limit`` bytes with 413 before anything parses them:

@@ -12,7 +12,7 @@ from typing import Any
 from starlette.requests import Request
 from strawberry.types.info import Info as _Info
 
-from service.access import Principal
+from service.access import Principal, is_api_key
 from service.errors import RateLimited, Unauthenticated
 from service.ratelimit import Bucket
 from service.tessera import Tessera
@@ -42,7 +42,10 @@ def client_ip(request: Request, trusted_proxies: tuple[str, ...]) -> str:
 
     if not networks or not trusted(peer):
         return peer
-    hops = [h.strip() for h in request.headers.get("x-forwarded-for", "").split(",") if h.strip()]
+    # Every X-Forwarded-For line, in order: a proxy may add its own line after one the
+    # client sent, and the first line alone would be the client's word.
+    forwarded = ",".join(request.headers.getlist("x-forwarded-for"))
+    hops = [h.strip() for h in forwarded.split(",") if h.strip()]
     for hop in reversed(hops):
         if not trusted(hop):
             return hop
@@ -98,6 +101,18 @@ class Context:
         return self._principal
 
     async def principal_or_none(self) -> Principal | None:
+        """The caller, for decisions and logs that do not require one (introspection,
+        suggestions, the audit line). Only an API key is authenticated here, since only
+        a key can be an admin: a bearer no field has needed — typically the expired
+        session token a client attaches to ``refreshSession`` — is not checked, so it
+        does not count as a failed authentication against the client's address."""
+        if not self._resolved:
+            try:
+                credential = self.credential()
+            except Unauthenticated:
+                return None
+            if credential is None or not is_api_key(credential):
+                return None
         try:
             return await self.principal()
         except (Unauthenticated, RateLimited):

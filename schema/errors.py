@@ -16,7 +16,9 @@ from typing import Any
 
 import strawberry
 from graphql import GraphQLError
+from strawberry.exceptions import MissingQueryError
 from strawberry.extensions import SchemaExtension
+from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.types.field import StrawberryField
 from strawberry.types.info import Info
 
@@ -125,6 +127,8 @@ EXCEPTION_HANDLERS = (
 ERROR_TYPES = (NotFoundError, AlreadyExistsError, InvalidInputError, SessionError)
 
 INTERNAL = "INTERNAL_SERVER_ERROR"
+# Raised through the operation on purpose; Strawberry's HTTP view turns them into 400s.
+_HTTP_REFUSALS = (MissingQueryError, CannotGetOperationTypeError, InvalidOperationTypeError)
 # graphql-core appends "Did you mean ...?" to unknown fields, arguments, enum values and
 # input fields; in production that maps the schema for anyone who is not an admin.
 _SUGGESTION = re.compile(r"\s*Did you mean [^?]*\?")
@@ -160,10 +164,32 @@ def top_level(error: GraphQLError, *, suggestions: bool) -> GraphQLError:
 
 class ErrorPolicy(SchemaExtension):
     """Rewrites top-level errors after execution: codes added, internals masked, and
-    in production schema suggestions removed for everyone but admins."""
+    in production schema suggestions removed for everyone but admins. An exception that
+    escapes the operation (parsing, validation, an extension) is mapped the same way."""
 
     async def on_operation(self) -> AsyncIterator[None]:
-        yield
+        try:
+            yield
+        except _HTTP_REFUSALS:
+            raise  # Strawberry answers these with a 400 of its own.
+        except Exception as exc:
+            # An exception escaping parsing, validation or an extension would reach the
+            # client as its bare message (Strawberry wraps it after this hook has run):
+            # map it like any other error, keeping the original so that ``log_errors``
+            # still logs an unexpected one with its traceback.
+            if isinstance(exc, GraphQLError):
+                error = exc
+            else:
+                error = GraphQLError(str(exc), original_error=exc)
+            mapped = top_level(error, suggestions=True)
+            if mapped is error:
+                raise
+            raise GraphQLError(
+                mapped.message,
+                nodes=error.nodes,
+                extensions=mapped.extensions,
+                original_error=error.original_error,
+            ) from exc
         result = self.execution_context.result
         if result is None or not result.errors:
             return

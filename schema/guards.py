@@ -25,6 +25,7 @@ from graphql import (
     DocumentNode,
     FieldNode,
     FragmentDefinitionNode,
+    FragmentSpreadNode,
     GraphQLError,
     InlineFragmentNode,
     OperationDefinitionNode,
@@ -70,13 +71,14 @@ class _Measure:
         graphql-core's ``MaxIntrospectionDepthRule`` bounds circular introspection."""
         deepest = 0
         for selection in selection_set.selections:
+            found = 0
             if isinstance(selection, FieldNode):
-                if selection.selection_set is None or selection.name.value.startswith("__"):
-                    continue
-                found = 1 + self.depth(selection.selection_set)
+                introspection = selection.name.value.startswith("__")
+                if selection.selection_set is not None and not introspection:
+                    found = 1 + self.depth(selection.selection_set)
             elif isinstance(selection, InlineFragmentNode):
                 found = self.depth(selection.selection_set)
-            else:
+            elif isinstance(selection, FragmentSpreadNode):
                 found = self._fragment(selection.name.value, self._depths, self.depth)
             deepest = max(deepest, found)
         return deepest
@@ -91,7 +93,7 @@ class _Measure:
                     total += self.aliases(selection.selection_set)
             elif isinstance(selection, InlineFragmentNode):
                 total += self.aliases(selection.selection_set)
-            else:
+            elif isinstance(selection, FragmentSpreadNode):
                 total += self._fragment(selection.name.value, self._aliases, self.aliases)
         return total
 
@@ -127,9 +129,7 @@ def aliases_validator(max_aliases: int) -> type[ASTValidationRule]:
                 if isinstance(d, OperationDefinitionNode)
             )
             if total > max_aliases:
-                self.report_error(
-                    GraphQLError(f"{total} aliases found. Allowed: {max_aliases}")
-                )
+                self.report_error(GraphQLError(f"{total} aliases found. Allowed: {max_aliases}"))
 
     return MaxAliases
 
