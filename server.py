@@ -118,6 +118,26 @@ class BodyLimit:
         await response(scope, receive, send)
 
 
+class JsonOnly:
+    """POST bodies must be exactly ``application/json``. Strawberry would accept any
+    content type merely containing it (``text/plain, application/json``); anything a
+    browser can send cross-site without a CORS preflight must never run an operation."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "POST":
+            content_type = next(
+                (v for k, v in scope["headers"] if k == b"content-type"), b""
+            ).decode("latin-1")
+            if content_type.split(";")[0].strip().lower() != "application/json":
+                response = PlainTextResponse("POST bodies must be application/json", 415)
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
 class _TooLarge(Exception):
     pass
 
@@ -152,6 +172,7 @@ def create_app(settings: Settings, *, tessera: Tessera | None = None) -> Starlet
     app = Starlette(
         middleware=[
             Middleware(BodyLimit, limit=settings.max_body_bytes),
+            Middleware(JsonOnly),
             Middleware(
                 CORSMiddleware,
                 allow_origins=cors,

@@ -15,7 +15,7 @@ report them)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from functools import cache
 from typing import Any
 
@@ -183,3 +183,30 @@ class OperationGuard(SchemaExtension):
             settings.max_query_depth, settings.max_aliases, settings.max_directives, introspection
         )
         yield
+
+    def on_validate(self) -> Iterator[None]:
+        # Before validation, not as a rule: graphql-core's overlapping-fields rule is
+        # quadratic in the fields of a selection set, so hundreds of repeated fields
+        # would cost seconds in validation before any rule of ours could object.
+        document = self.execution_context.graphql_document
+        limit: int = self.execution_context.context.tessera.settings.max_fields
+        if document is not None and count_fields(document, limit) > limit:
+            raise GraphQLError(
+                f"the document selects more than {limit} fields",
+                extensions={"code": "BAD_REQUEST"},
+            )
+        yield
+
+
+def count_fields(document: DocumentNode, limit: int) -> int:
+    """Field nodes in ``document``, counting stops once past ``limit``."""
+    count = 0
+    stack: list[Any] = list(document.definitions)
+    while stack and count <= limit:
+        node = stack.pop()
+        if isinstance(node, FieldNode):
+            count += 1
+        selection_set = getattr(node, "selection_set", None)
+        if selection_set is not None:
+            stack.extend(selection_set.selections)
+    return count

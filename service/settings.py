@@ -73,6 +73,7 @@ class Settings(BaseSettings):
     max_aliases: int = Field(default=20, ge=0)
     max_query_tokens: int = Field(default=2000, ge=50)
     max_directives: int = Field(default=10, ge=0)
+    max_fields: int = Field(default=150, ge=10)
     # None: any origin in development, none in production.
     cors_origins: list[str] | None = None
     # Peers whose X-Forwarded-For is believed (IPs or CIDRs, e.g. your load balancer).

@@ -381,7 +381,7 @@ async def test_aliases_over_limit_are_refused(target: Target) -> None:
 
 
 async def test_aliases_of_admin_field_over_limit_are_refused(prod: Target) -> None:
-    body = await prod.gql(aliased(100, "products { tag }"), caller="admin")
+    body = await prod.gql(aliased(40, "products { tag }"), caller="admin")
 
     assert refused(body), body
     assert any("aliases" in m for m in messages(body))
