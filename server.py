@@ -143,7 +143,15 @@ class _TooLarge(Exception):
 
 
 async def healthz(request: Request) -> Response:
+    """The process is alive (for a load balancer's liveness check)."""
     return JSONResponse({"status": "ok"})
+
+
+async def readyz(request: Request) -> Response:
+    """The database answers and its migrations are at head (readiness check)."""
+    if await request.app.state.tessera.store.ready():
+        return JSONResponse({"status": "ready"})
+    return JSONResponse({"status": "not ready"}, status_code=503)
 
 
 def create_app(settings: Settings, *, tessera: Tessera | None = None) -> Starlette:
@@ -188,6 +196,7 @@ def create_app(settings: Settings, *, tessera: Tessera | None = None) -> Starlet
                 methods=["GET", "POST"],
             ),
             Route("/healthz", healthz),
+            Route("/readyz", readyz),
         ],
         lifespan=lifespan,
     )

@@ -23,6 +23,7 @@ from strawberry.types.field import StrawberryField
 from strawberry.types.info import Info
 
 from service import errors as svc
+from store.errors import StoreUnavailable
 
 log = logging.getLogger("tessera.graphql")
 
@@ -127,6 +128,7 @@ EXCEPTION_HANDLERS = (
 ERROR_TYPES = (NotFoundError, AlreadyExistsError, InvalidInputError, SessionError)
 
 INTERNAL = "INTERNAL_SERVER_ERROR"
+UNAVAILABLE = "SERVICE_UNAVAILABLE"
 # Raised through the operation on purpose; Strawberry's HTTP view turns them into 400s.
 _HTTP_REFUSALS = (MissingQueryError, CannotGetOperationTypeError, InvalidOperationTypeError)
 # graphql-core appends "Did you mean ...?" to unknown fields, arguments, enum values and
@@ -146,6 +148,15 @@ def top_level(error: GraphQLError, *, suggestions: bool) -> GraphQLError:
             nodes=error.nodes,
             path=error.path,
             extensions=error.extensions,
+        )
+    if isinstance(original, StoreUnavailable):
+        # Expected while the database is down: say so plainly so clients retry,
+        # without the driver's message.
+        return GraphQLError(
+            "the database is unavailable; retry later",
+            nodes=error.nodes,
+            path=error.path,
+            extensions={"code": UNAVAILABLE},
         )
     if isinstance(original, svc.TesseraError):
         extensions: dict[str, Any] = {"code": original.code}
@@ -207,6 +218,9 @@ def log_errors(errors: list[GraphQLError]) -> None:
     for error in errors:
         original = error.original_error
         if original is None or isinstance(original, GraphQLError | svc.TesseraError):
+            continue
+        if isinstance(original, StoreUnavailable):
+            log.warning("database unavailable: %s", original)
             continue
         log.error(
             "unexpected error in %s",
