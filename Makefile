@@ -2,7 +2,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint typecheck migrate clean
+.PHONY: install run test lint typecheck migrate clean bench
 
 install: $(STAMP)
 
@@ -26,7 +26,12 @@ typecheck: install
 	$(VENV)/bin/mypy .
 
 test: install lint typecheck
-	$(VENV)/bin/pytest
+	bash .ci/pytest.sh $(VENV)/bin/pytest
+
+# Load benchmark against a same-run baseline (bench/README.md); never part of `make test`.
+# Quick run: BENCH_DURATION=3s BENCH_ROUNDS=1 BENCH_GROWTH=10000 make bench
+bench: install
+	$(PY) -m bench
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -19,7 +19,7 @@ from service.errors import Forbidden, InvalidInput, NotFound, Unauthenticated
 from service.sessions import Sessions
 from service.settings import API_KEY_PREFIX
 from service.validation import name as valid_name
-from service.validation import slug
+from service.validation import slug, text
 from store import ApiKeyRecord, SessionRecord, Store
 
 ENV_ADMIN_KEY_ID = "env-admin"
@@ -200,6 +200,7 @@ class Access:
 
     async def revoke_api_key(self, key_id: str) -> ApiKeyRecord:
         """Revoke a key (idempotent); it fails on the very next request."""
+        text(key_id, "id")
         await self._store.revoke_api_key(key_id, self._clock.now())
         record = await self._store.get_api_key(key_id)
         if record is None:

@@ -22,7 +22,7 @@ from service.errors import (
     SchemaValidationFailed,
     SessionConfigNotFound,
 )
-from service.validation import name, slug
+from service.validation import name, slug, text
 from store import ConfigValues, Conflict, ProductRecord, SessionConfigRecord, Store
 
 DEFAULT_ENVS = ("dev", "staging", "prd")
@@ -175,7 +175,7 @@ def _values(spec: ConfigSpec) -> ConfigValues:
     return ConfigValues(
         tag=slug(spec.tag, "tag"),
         name=name(spec.name if spec.name is not None else spec.tag, "name"),
-        description=spec.description,
+        description=text(spec.description, "description"),
         selector=spec.selector,
         expiry=spec.expiry,
         period=spec.period.value,

@@ -35,7 +35,7 @@ from service.errors import (
 )
 from service.keyring import KeyRings
 from service.refresh import RefreshToken
-from service.validation import MAX_USER_ID_LENGTH, SLUG
+from service.validation import MAX_USER_ID_LENGTH, SLUG, text
 from store import NewSession, ProductRecord, SessionConfigRecord, SessionRecord, Store
 
 log = logging.getLogger("tessera.sessions")
@@ -170,6 +170,7 @@ class Sessions:
         """Start a session; the tokens are returned only after the row is committed."""
         if not user_id.strip():
             raise InvalidInput("data.userId must not be empty", field="data.userId")
+        text(user_id, "data.userId")
         if len(user_id) > MAX_USER_ID_LENGTH:
             raise InvalidInput(
                 f"data.userId may be at most {MAX_USER_ID_LENGTH} characters",
@@ -183,7 +184,9 @@ class Sessions:
             raise InvalidInput(
                 f"data.details may nest at most {MAX_DETAILS_DEPTH} levels", field="data.details"
             )
-        details_json = json.dumps(details, separators=(",", ":"), ensure_ascii=False)
+        details_json = text(
+            json.dumps(details, separators=(",", ":"), ensure_ascii=False), "data.details"
+        )
         if len(details_json.encode()) > self._max_details_bytes:
             raise InvalidInput(
                 f"data.details may be at most {self._max_details_bytes} bytes serialized",
@@ -191,7 +194,7 @@ class Sessions:
             )
         product_rec, config = await self._catalog.resolve_for_create(product, env, tag)
         validate_details(config, details)
-        identifier = resolve_identifier(config.selector, user_id, details)
+        identifier = text(resolve_identifier(config.selector, user_id, details), "data")
 
         now = self._clock.now()
         refresh_expires_at = float(int(now) + refresh_seconds(config))
@@ -387,6 +390,10 @@ class Sessions:
         result counts sessions revoked by this call."""
         if (session_id is None) == (identifier is None):
             raise InvalidInput("give exactly one of sessionId and identifier", field="input")
+        if session_id is not None:
+            text(session_id, "sessionId")
+        if identifier is not None:
+            text(identifier, "identifier")
         config = await self._scope(product, env, tag)
         now = self._clock.now()
         if session_id is not None:
@@ -409,6 +416,8 @@ class Sessions:
         if not 1 <= limit <= MAX_PAGE_SIZE:
             raise InvalidInput(f"first must be between 1 and {MAX_PAGE_SIZE}", field="first")
         key = None if after is None else _parse_cursor(after)
+        if identifier is not None:
+            text(identifier, "identifier")
         config = await self._scope(product, env, tag)
         now = self._clock.now()
         rows = await self._store.list_sessions(config.id, env, identifier, now, key, limit + 1)

@@ -52,7 +52,8 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     data_dir: Path = Path(".tessera")
-    database_url: str | None = None
+    # Secret: a PostgreSQL URL may carry a password.
+    database_url: SecretStr | None = None
     master_key: SecretStr | None = None
     admin_key: SecretStr | None = None
     log_level: str = "info"
@@ -134,8 +135,8 @@ class Settings(BaseSettings):
 
     @property
     def resolved_database_url(self) -> str:
-        if self.database_url:
-            return self.database_url
+        if self.database_url is not None and self.database_url.get_secret_value():
+            return self.database_url.get_secret_value()
         return f"sqlite:///{(self.data_dir / 'tessera.db').resolve()}"
 
     @property

@@ -10,7 +10,8 @@ made safe across processes:
   READ COMMITTED sees the row the conflicting transaction committed;
 - migrations run in one transaction holding ``pg_advisory_xact_lock``, so instances
   starting together apply them once, in order;
-- commits are durable when a call returns (``synchronous_commit`` is left at ``on``).
+- a write has committed when its call returns; its durability is the server's
+  ``synchronous_commit`` (``on`` by default: flushed to disk, or to replicas if configured).
 
 The pool is created lazily by the first call (``open_store`` stays synchronous) and is
 bound to that call's event loop. Connection-level failures raise ``StoreUnavailable``
@@ -29,12 +30,11 @@ import asyncio
 import json
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeAlias, TypeVar
+from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import asyncpg
 import asyncpg.exceptions as pgerr
-from asyncpg.pool import PoolConnectionProxy
 
 from store.errors import Conflict, StoreUnavailable
 from store.migrations import HEAD, MIGRATIONS
@@ -48,7 +48,10 @@ from store.records import (
     SessionRecord,
 )
 
-_Conn: TypeAlias = PoolConnectionProxy[asyncpg.Record]
+if TYPE_CHECKING:
+    from asyncpg.pool import PoolConnectionProxy
+
+    _Conn: TypeAlias = PoolConnectionProxy[asyncpg.Record]
 _T = TypeVar("_T")
 
 DEFAULT_MIN_SIZE = 1
@@ -113,19 +116,21 @@ _UNAVAILABLE: tuple[type[BaseException], ...] = (
     pgerr.ReadOnlySQLTransactionError,  # connected to a standby (mid failover)
     pgerr.PostgresSystemError,  # class 58: I/O errors
 )
-# Opening the pool: also refused logins, unknown databases, bad connection parameters.
+# Opening the pool: any server error (e.g. an unknown role) or a bad connection parameter.
 _CONNECT_FAILURES: tuple[type[BaseException], ...] = (
     *_UNAVAILABLE,
     pgerr.PostgresError,
     pgerr.InterfaceError,
     ValueError,
 )
-# Of the _UNAVAILABLE errors, these mean "this connection is gone": a fresh one may work.
+# Of the _UNAVAILABLE errors, these mean "this connection is gone (or, read-only, points
+# at a demoted primary)": the pool's connections are replaced and a fresh one may work.
 _RECONNECTABLE: tuple[type[BaseException], ...] = (
     ConnectionError,
     pgerr.PostgresConnectionError,
     pgerr.AdminShutdownError,
     pgerr.CrashShutdownError,
+    pgerr.ReadOnlySQLTransactionError,
 )
 
 
@@ -235,8 +240,8 @@ class PostgresStore:
         self._pool: asyncpg.Pool[asyncpg.Record] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._lock = asyncio.Lock()
-        self._attempts = 0
-        self._last_failure: str | None = None
+        self._failures = 0
+        self._last_failure = ""
         self._closed = False
 
     def __repr__(self) -> str:
@@ -257,17 +262,16 @@ class PostgresStore:
             return pool
         if self._closed:
             raise StoreUnavailable("the PostgreSQL store is closed")
-        seen = self._attempts
+        failures = self._failures
         async with self._lock:
             if self._pool is not None:
                 return self._pool
-            if self._attempts != seen and self._last_failure is not None:
-                # An attempt that began while this call waited has just failed: share its
-                # outcome rather than queueing one connect timeout per waiting request.
+            if self._failures != failures:
+                # An attempt failed while this call waited for it: share its outcome
+                # rather than queueing one more connect timeout per waiting request.
                 raise StoreUnavailable(self._last_failure)
             if self._closed:
                 raise StoreUnavailable("the PostgreSQL store is closed")
-            self._attempts += 1
             kwargs: dict[str, Any] = {}
             if self._statement_cache_size is not None:
                 kwargs["statement_cache_size"] = self._statement_cache_size
@@ -286,8 +290,8 @@ class PostgresStore:
             except _CONNECT_FAILURES as exc:
                 failure = self._unavailable(exc)
                 self._last_failure = str(failure)
+                self._failures += 1
                 raise failure from None
-            self._last_failure = None
             self._pool = pool
             self._loop = asyncio.get_running_loop()
             return pool
@@ -311,9 +315,10 @@ class PostgresStore:
                 # Not the driver's message: its detail quotes the conflicting key.
                 raise Conflict(conflict or "a uniqueness constraint refused the write") from None
             except pgerr.DataError:
-                # NUL in text or invalid Unicode; sqlite3 raises UnicodeEncodeError
-                # (a ValueError) for the latter.
-                raise ValueError("a value cannot be stored in PostgreSQL text") from None
+                # NUL in text, invalid Unicode (for which sqlite3 raises UnicodeEncodeError,
+                # a ValueError too) or a number out of its column's range. Not the driver's
+                # message: it quotes the value.
+                raise ValueError("a value does not fit its PostgreSQL column") from None
             except _UNAVAILABLE as exc:
                 if isinstance(exc, _RECONNECTABLE):
                     # Its siblings are probably dead too: replace them all on next use.

@@ -14,6 +14,7 @@ from service.access import generate_api_key
 from service.clock import FrozenClock
 from service.settings import Settings
 from service.tessera import Tessera
+from tests.databases import clean_postgres_database
 from tests.operations import operation
 
 
@@ -33,9 +34,17 @@ def make_settings(data_dir: Path, **overrides: Any) -> Settings:
     return Settings(**values)
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Every test that stores anything runs on both databases, each time empty."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'tessera.db'}"
+    return await clean_postgres_database()
+
+
 @pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    return make_settings(tmp_path)
+def settings(tmp_path: Path, database_url: str) -> Settings:
+    return make_settings(tmp_path, database_url=database_url)
 
 
 @pytest.fixture

@@ -30,8 +30,8 @@ class World:
 
 
 @pytest.fixture
-async def world(tmp_path: Path) -> AsyncIterator[World]:
-    settings = make_settings(tmp_path, mode="production")
+async def world(tmp_path: Path, database_url: str) -> AsyncIterator[World]:
+    settings = make_settings(tmp_path, mode="production", database_url=database_url)
     service = await Tessera.start(settings, clock=FrozenClock())
     assert settings.admin_key is not None
     admin = settings.admin_key.get_secret_value()

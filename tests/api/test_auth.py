@@ -42,8 +42,8 @@ OPERATIONS: list[tuple[str, dict[str, Any]]] = [
 
 
 @pytest.fixture
-async def prod_api(tmp_path: Path) -> AsyncIterator[Api]:
-    settings = make_settings(tmp_path, mode="production")
+async def prod_api(tmp_path: Path, database_url: str) -> AsyncIterator[Api]:
+    settings = make_settings(tmp_path, mode="production", database_url=database_url)
     service = await Tessera.start(settings, clock=FrozenClock())
     assert settings.admin_key is not None
     app = create_app(settings, tessera=service)

@@ -144,6 +144,7 @@ async def test_delete_session_config_missing_is_not_found(api: Api) -> None:
         ({"refreshExpiry": 400, "refreshPeriod": "DAYS"}, "refreshExpiry"),
         ({"expiry": 2, "period": "HOURS", "refreshExpiry": 1, "refreshPeriod": "HOURS"}, "expiry"),
         ({"idleTimeout": -5}, "idleTimeout"),
+        ({"description": "nul\x00"}, "description"),
     ],
 )
 async def test_create_session_config_invalid_input(
@@ -211,6 +212,7 @@ async def test_create_session_selector_on_details_sets_identifier(api: Api) -> N
         ({"userId": "u", "details": {"blob": "x" * 5000}}, "data.details"),
         ({"userId": "u", "details": ["not", "an", "object"]}, "data.details"),
         ({"userId": "u", "details": nested(40)}, "data.details"),
+        ({"userId": "u\x00", "details": {}}, "data.userId"),
     ],
 )
 async def test_create_session_invalid_data(api: Api, data: dict[str, Any], field: str) -> None:
@@ -253,3 +255,25 @@ async def test_create_session_absurd_nesting_is_refused_cleanly(api: Api, levels
     assert "Traceback" not in response.text
     if response.status_code == 200:
         assert response.json()["data"]["createSession"]["code"] == "INVALID_INPUT"
+
+
+@pytest.mark.parametrize(
+    ("data", "field"),
+    [
+        ('{"userId": "\\ud800", "details": {}}', "data.userId"),
+        ('{"userId": "u", "details": {"name": "\\ud800"}}', "data.details"),
+    ],
+)
+async def test_create_session_lone_surrogate_is_invalid_input(
+    api: Api, data: str, field: str
+) -> None:
+    query = json.dumps(operation("CreateSessionWith"))
+    variables = '{"input": {"product": "shop", "env": "prd", "tag": "t", "data": ' + data + "}}"
+    response = await api.client.post(
+        "/graphql",
+        content='{"query": ' + query + ', "variables": ' + variables + "}",
+        headers={"content-type": "application/json", "authorization": f"Bearer {api.key}"},
+    )
+
+    result = response.json()["data"]["createSession"]
+    assert (result["code"], result["field"]) == ("INVALID_INPUT", field)

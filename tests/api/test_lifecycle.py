@@ -257,7 +257,11 @@ async def test_revoke_by_identifier_revokes_all_of_that_user(api: Api) -> None:
     assert (await revoke(api, identifier="alice"))["count"] == 0
 
 
-@pytest.mark.parametrize("by", [{}, {"sessionId": "x", "identifier": "y"}], ids=["none", "both"])
+@pytest.mark.parametrize(
+    "by",
+    [{}, {"sessionId": "x", "identifier": "y"}, {"identifier": "a\x00"}, {"sessionId": "\x00"}],
+    ids=["none", "both", "nul-identifier", "nul-session-id"],
+)
 async def test_revoke_needs_exactly_one_selector(api: Api, by: dict[str, str]) -> None:
     await start(api)
 

@@ -5,8 +5,7 @@ from __future__ import annotations
 import asyncio
 import threading
 
-from store import ConfigValues, NewSession, Store
-from tests.store.conftest import OpenStore
+from store import ConfigValues, NewSession, SessionRecord, Store, open_store
 
 
 async def seed_session(
@@ -50,26 +49,42 @@ async def seed_session(
 
 
 async def test_rotate_refresh_race_across_connections_has_one_winner(
-    store: Store, open_migrated: OpenStore
+    store: Store, database_url: str
 ) -> None:
     await seed_session(store, "sess-1")
-    others = [await open_migrated() for _ in range(8)]
-    barrier = threading.Barrier(len(others))
-    winners: list[object] = []
+    racers = 8
+    barrier = threading.Barrier(racers, timeout=30)
+    outcomes: list[SessionRecord | None] = []
+    errors: list[BaseException] = []
 
-    def redeem(s: Store) -> None:
-        barrier.wait()
-        row = asyncio.run(s.rotate_refresh("sess-1", 0, b"h1" * 16, 4700.0, 1100.0))
-        if row is not None:
-            winners.append(row)
+    # One instance per thread, each on its own event loop and connection: the race is
+    # between connections (or processes), not tasks sharing one.
+    async def redeem() -> SessionRecord | None:
+        instance = open_store(database_url)
+        try:
+            await instance.migrate()
+            await asyncio.to_thread(barrier.wait)
+            return await instance.rotate_refresh("sess-1", 0, b"h1" * 16, 4700.0, 1100.0)
+        finally:
+            await instance.close()
 
-    threads = [threading.Thread(target=redeem, args=(s,)) for s in others]
+    def run() -> None:
+        try:
+            outcomes.append(asyncio.run(redeem()))
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run) for _ in range(racers)]
     for t in threads:
         t.start()
     for t in threads:
-        t.join()
+        t.join(timeout=60)
 
+    assert errors == []
+    assert len(outcomes) == racers
+    winners = [row for row in outcomes if row is not None]
     assert len(winners) == 1
+    assert winners[0].refresh_generation == 1
     session = await store.get_session("sess-1")
     assert session is not None
     assert session.refresh_generation == 1

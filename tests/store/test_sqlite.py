@@ -1,7 +1,9 @@
-"""The store contract, run against the SQLite adapter on a temporary file.
+"""The store contract, run against every adapter (``database_url`` is parametrized:
+SQLite on a temporary file, PostgreSQL on ``TESSERA_TEST_DATABASE_URL``).
 
 Tests that use only the ``store``/``open_migrated``/``database_url`` fixtures are adapter
-neutral; the few that check SQLite pragmas skip themselves for other URLs."""
+neutral; the few that check SQLite pragmas skip themselves for other URLs, and what only
+PostgreSQL has is in test_postgres_specific.py."""
 
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ import sqlite3
 import threading
 from pathlib import Path
 
+import asyncpg
 import pytest
 
 from store import (
@@ -134,11 +137,34 @@ async def test_migrate_second_instance_sees_head(store: Store, open_migrated: Op
     assert await store.schema_version() == HEAD
 
 
+async def applied_versions(database_url: str) -> list[int]:
+    """``schema_migrations`` as another client of the database sees it."""
+    if database_url.startswith("sqlite:///"):
+        with sqlite3.connect(sqlite_path(database_url)) as db:
+            return [v for (v,) in db.execute("SELECT version FROM schema_migrations")]
+    conn = await asyncpg.connect(database_url)
+    try:
+        return [v for (v,) in await conn.fetch("SELECT version FROM schema_migrations")]
+    finally:
+        await conn.close()
+
+
 async def test_migrate_records_each_version_once(store: Store, database_url: str) -> None:
     await store.migrate()
-    with sqlite3.connect(sqlite_path(database_url)) as db:
-        versions = [v for (v,) in db.execute("SELECT version FROM schema_migrations")]
-    assert sorted(versions) == [m.version for m in MIGRATIONS]
+
+    assert sorted(await applied_versions(database_url)) == [m.version for m in MIGRATIONS]
+
+
+async def test_ready_only_when_migrated(database_url: str) -> None:
+    store = open_store(database_url)
+    try:
+        assert await store.ready() is False
+        await store.migrate()
+        assert await store.ready() is True
+    finally:
+        await store.close()
+    # A closed store answers, it does not raise.
+    assert await store.ready() is False
 
 
 # SQLite durability settings -----------------------------------------------------------

@@ -1,0 +1,64 @@
+"""The test databases: a temporary SQLite file, or the PostgreSQL database named by
+``TESSERA_TEST_DATABASE_URL`` (``make test`` and ``.ci/run`` start a throwaway cluster).
+Without that variable the PostgreSQL runs are skipped, except under ``CI=true``, where
+they fail: CI must not pass by silently testing one adapter."""
+
+from __future__ import annotations
+
+import os
+
+import asyncpg
+import pytest
+
+from store.migrations import HEAD
+
+POSTGRES_URL_VARIABLE = "TESSERA_TEST_DATABASE_URL"
+
+
+def postgres_test_url() -> str:
+    """The PostgreSQL test database's URL; skips the test (fails it on CI) if unset."""
+    url = os.environ.get(POSTGRES_URL_VARIABLE, "").strip()
+    if url:
+        return url
+    if os.environ.get("CI", "").strip().lower() in ("true", "1", "yes"):
+        pytest.fail(
+            f"CI=true but {POSTGRES_URL_VARIABLE} is not set: the PostgreSQL store tests "
+            "must run on CI (start a database with `source .ci/postgres.sh`)",
+            pytrace=False,
+        )
+    pytest.skip(
+        f"PostgreSQL store tests need {POSTGRES_URL_VARIABLE} "
+        "(start a throwaway cluster with `source .ci/postgres.sh`)"
+    )
+
+
+async def fresh_postgres_database() -> str:
+    """Empty the PostgreSQL test database (a new ``public`` schema) and return its URL."""
+    url = postgres_test_url()
+    conn = await asyncpg.connect(url, timeout=10)
+    try:
+        await conn.execute("DROP SCHEMA IF EXISTS public CASCADE; CREATE SCHEMA public")
+    finally:
+        await conn.close()
+    return url
+
+
+# Every table but schema_migrations, children first.
+_TABLES = "sessions, signing_keys, api_keys, session_configs, environments, products, meta"
+
+
+async def clean_postgres_database() -> str:
+    """The PostgreSQL test database emptied of rows (migrated tables are kept, which is
+    much faster than a new schema per test); a new schema if it is not at HEAD."""
+    url = postgres_test_url()
+    conn = await asyncpg.connect(url, timeout=10)
+    try:
+        exists = await conn.fetchval("SELECT to_regclass('public.schema_migrations') IS NOT NULL")
+        version = await conn.fetchval("SELECT max(version) FROM schema_migrations") if exists else 0
+        if version == HEAD:
+            await conn.execute(f"TRUNCATE {_TABLES} RESTART IDENTITY CASCADE")
+        else:
+            await conn.execute("DROP SCHEMA IF EXISTS public CASCADE; CREATE SCHEMA public")
+    finally:
+        await conn.close()
+    return url
