@@ -59,9 +59,7 @@ class KeyRings:
         self._rings[(product_id, env)] = ring
         return ring
 
-    async def for_verify(
-        self, product_id: int, env: str, kid: str | None = None
-    ) -> KeyRing | None:
+    async def for_verify(self, product_id: int, env: str, kid: str | None = None) -> KeyRing | None:
         """The ring used to decrypt, or ``None`` if this (product, env) has no keys.
 
         A ``kid`` the cached ring lacks but the store knows for this ring (``owner``
