@@ -6,6 +6,7 @@ they fail: CI must not pass by silently testing one adapter."""
 from __future__ import annotations
 
 import os
+import shutil
 
 import asyncpg
 import pytest
@@ -62,3 +63,19 @@ async def clean_postgres_database() -> str:
     finally:
         await conn.close()
     return url
+
+
+def cluster_control() -> tuple[list[str], str]:
+    """How to run pg_ctl on the .ci/postgres.sh cluster, or skip."""
+    data = os.environ.get("TESSERA_PG_DIR")
+    bindir = os.environ.get("TESSERA_PG_BIN")
+    if not data or not bindir:
+        pytest.skip("needs the cluster of .ci/postgres.sh (TESSERA_PG_DIR, TESSERA_PG_BIN)")
+    pg_ctl = os.path.join(bindir, "pg_ctl")
+    prefix: list[str] = []
+    if os.geteuid() == 0:
+        runuser = shutil.which("runuser")
+        if runuser is None:
+            pytest.skip("root without runuser cannot run pg_ctl as postgres")
+        prefix = [runuser, "-u", "postgres", "--"]
+    return [*prefix, pg_ctl], data

@@ -8,8 +8,6 @@ The unreachable-database tests need no PostgreSQL; the others use
 from __future__ import annotations
 
 import asyncio
-import os
-import shutil
 import socket
 import subprocess
 import threading
@@ -30,7 +28,7 @@ from store import (
 )
 from store.migrations import HEAD, MIGRATIONS
 from store.postgres import PostgresStore
-from tests.databases import fresh_postgres_database
+from tests.databases import cluster_control, fresh_postgres_database
 
 NOW = 1_800_000_000.25
 SECRET = "pa55-w0rd-not-for-logs"
@@ -461,26 +459,10 @@ async def test_write_after_connections_dropped_is_unavailable_then_recovers(
     assert rotated is not None and rotated.refresh_generation == 1
 
 
-def _cluster_control() -> tuple[list[str], str]:
-    """How to run pg_ctl on the .ci/postgres.sh cluster, or skip."""
-    data = os.environ.get("TESSERA_PG_DIR")
-    bindir = os.environ.get("TESSERA_PG_BIN")
-    if not data or not bindir:
-        pytest.skip("needs the cluster of .ci/postgres.sh (TESSERA_PG_DIR, TESSERA_PG_BIN)")
-    pg_ctl = os.path.join(bindir, "pg_ctl")
-    prefix: list[str] = []
-    if os.geteuid() == 0:
-        runuser = shutil.which("runuser")
-        if runuser is None:
-            pytest.skip("root without runuser cannot run pg_ctl as postgres")
-        prefix = [runuser, "-u", "postgres", "--"]
-    return [*prefix, pg_ctl], data
-
-
 async def test_reconnects_after_a_real_postgresql_restart(
     pg_url: str, stores: list[PostgresStore]
 ) -> None:
-    pg_ctl, cluster = _cluster_control()
+    pg_ctl, cluster = cluster_control()
     store = instance(stores, pg_url)
     await store.migrate()
     assert await store.put_meta_if_absent("k", "v") == "v"

@@ -1,0 +1,223 @@
+"""Two Tessera processes on one PostgreSQL database behave as one service."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+
+from service.access import generate_api_key
+from tests.databases import fresh_postgres_database
+from tests.operations import operation
+from tests.processes import Server, graphql
+
+SCOPE = {"env": "prd", "tag": "web"}
+
+
+@dataclass
+class Pair:
+    a: Server
+    b: Server
+    admin_key: str
+    database_url: str
+    client: httpx.Client
+
+
+@pytest.fixture(scope="module")
+def pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pair]:
+    database_url = asyncio.run(fresh_postgres_database())
+    tmp = tmp_path_factory.mktemp("instances")
+    admin_key = generate_api_key()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TESSERA_")}
+    env.update(
+        {
+            "TESSERA_MODE": "production",
+            "TESSERA_DATA_DIR": str(tmp),
+            "TESSERA_DATABASE_URL": database_url,
+            "TESSERA_MASTER_KEY": base64.b64encode(os.urandom(32)).decode(),
+            "TESSERA_ADMIN_KEY": admin_key,
+            "TESSERA_LOG_LEVEL": "warning",
+            "TESSERA_RATE_LIMIT_REFRESH_PER_SESSION": "",
+            "TESSERA_RATE_LIMIT_REFRESH_PER_IP": "",
+        }
+    )
+    servers = [Server(env, tmp, tmp / f"server-{name}.log") for name in "ab"]
+    with httpx.Client(trust_env=False, timeout=10.0) as client:
+        try:
+            for server in servers:
+                server.wait_ready(client)
+            yield Pair(servers[0], servers[1], admin_key, database_url, client)
+        finally:
+            for server in servers:
+                server.kill()
+
+
+def setup_product(pair: Pair, product: str, envs: list[str] | None = None) -> None:
+    graphql(
+        pair.client,
+        pair.a,
+        pair.admin_key,
+        "CreateProduct",
+        input={"tag": product, "name": product, "envs": envs or ["prd"]},
+    )
+    graphql(
+        pair.client,
+        pair.b,
+        pair.admin_key,
+        "CreateSessionConfig",
+        input={"product": product, "tag": "web", "name": "Web"},
+    )
+
+
+def create(pair: Pair, server: Server, product: str, user: str = "u1") -> dict[str, Any]:
+    data = graphql(
+        pair.client,
+        server,
+        pair.admin_key,
+        "CreateSessionWith",
+        input={"product": product, **SCOPE, "data": {"userId": user, "details": {}}},
+    )
+    tokens: dict[str, Any] = data["createSession"]
+    assert tokens["__typename"] == "SessionTokens", tokens
+    return tokens
+
+
+def verify(pair: Pair, server: Server, product: str, token: str) -> dict[str, Any]:
+    data = graphql(
+        pair.client,
+        server,
+        pair.admin_key,
+        "VerifySession",
+        input={"product": product, **SCOPE, "token": token},
+    )
+    result: dict[str, Any] = data["verifySession"]
+    return result
+
+
+async def generation(url: str, session_id: str) -> int:
+    conn = await asyncpg.connect(url)
+    try:
+        value: int = await conn.fetchval(
+            "SELECT refresh_generation FROM sessions WHERE id = $1", session_id
+        )
+        return value
+    finally:
+        await conn.close()
+
+
+def test_refresh_race_across_instances_yields_one_successor(pair: Pair) -> None:
+    setup_product(pair, "race")
+    tokens = create(pair, pair.a, "race")
+    body = {
+        "query": operation("RefreshSession"),
+        "variables": {
+            "input": {"product": "race", **SCOPE, "refreshToken": tokens["refreshToken"]}
+        },
+    }
+
+    async def redeem_all() -> list[dict[str, Any]]:
+        async with httpx.AsyncClient(trust_env=False, timeout=20.0) as client:
+            responses = await asyncio.gather(
+                *(
+                    client.post(f"{(pair.a if i % 2 else pair.b).url}/graphql", json=body)
+                    for i in range(50)
+                )
+            )
+        return [r.json()["data"]["refreshSession"] for r in responses]
+
+    results = asyncio.run(redeem_all())
+
+    assert {r["__typename"] for r in results} == {"SessionTokens"}, results
+    assert len({r["refreshToken"] for r in results}) == 1
+    assert asyncio.run(generation(pair.database_url, tokens["sessionId"])) == 1
+
+
+def test_revoke_on_one_instance_is_seen_by_the_other_at_once(pair: Pair) -> None:
+    setup_product(pair, "revoke")
+    tokens = create(pair, pair.a, "revoke")
+    assert verify(pair, pair.b, "revoke", tokens["token"])["valid"] is True
+
+    graphql(
+        pair.client,
+        pair.a,
+        pair.admin_key,
+        "RevokeSession",
+        input={"product": "revoke", **SCOPE, "sessionId": tokens["sessionId"]},
+    )
+
+    assert verify(pair, pair.b, "revoke", tokens["token"])["reason"] == "REVOKED"
+
+
+def test_api_key_revoked_on_one_instance_fails_on_the_other(pair: Pair) -> None:
+    setup_product(pair, "keys")
+    created = graphql(
+        pair.client, pair.a, pair.admin_key, "CreateApiKey", input={"product": "keys", "name": "k"}
+    )["createApiKey"]
+    key = created["key"]
+    assert (
+        "errors"
+        not in pair.client.post(
+            f"{pair.b.url}/graphql",
+            json={"query": operation("SessionConfigs"), "variables": {"product": "keys"}},
+            headers={"authorization": f"Bearer {key}"},
+        ).json()
+    )
+
+    graphql(pair.client, pair.a, pair.admin_key, "RevokeApiKey", id=created["apiKey"]["id"])
+
+    body = pair.client.post(
+        f"{pair.b.url}/graphql",
+        json={"query": operation("SessionConfigs"), "variables": {"product": "keys"}},
+        headers={"authorization": f"Bearer {key}"},
+    ).json()
+    assert body["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+
+
+def test_first_use_key_ring_creation_races_to_one_ring(pair: Pair) -> None:
+    setup_product(pair, "ring", envs=["prd"])
+    body = {
+        "query": operation("CreateSessionWith"),
+        "variables": {
+            "input": {"product": "ring", **SCOPE, "data": {"userId": "u", "details": {}}}
+        },
+    }
+
+    async def create_on_both() -> list[dict[str, Any]]:
+        headers = {"authorization": f"Bearer {pair.admin_key}"}
+        async with httpx.AsyncClient(trust_env=False, timeout=20.0, headers=headers) as client:
+            responses = await asyncio.gather(
+                *(client.post(f"{s.url}/graphql", json=body) for s in [pair.a, pair.b] * 4)
+            )
+        return [r.json()["data"]["createSession"] for r in responses]
+
+    created = asyncio.run(create_on_both())
+
+    async def active_keys() -> int:
+        conn = await asyncpg.connect(pair.database_url)
+        try:
+            count: int = await conn.fetchval(
+                "SELECT count(*) FROM signing_keys k JOIN products p ON p.id = k.product_id "
+                "WHERE p.tag = 'ring' AND k.env = 'prd'"
+            )
+            return count
+        finally:
+            await conn.close()
+
+    assert asyncio.run(active_keys()) == 1
+    for tokens in created:
+        for server in (pair.a, pair.b):
+            assert verify(pair, server, "ring", tokens["token"])["valid"] is True
+
+
+def test_instances_share_nothing_on_disk(pair: Pair, tmp_path: Path) -> None:
+    # Production with an explicit URL: no SQLite file and no generated key file.
+    data_dir = Path(pair.a.log).parent
+    assert not list(data_dir.glob("*.db")) and not (data_dir / "master.key").exists()
