@@ -5,18 +5,22 @@ the access policy of the whole API reads top to bottom in one place:
 
 - ``ADMIN``: an admin API key.
 - ``PRODUCT``: an admin key, or a key of the product named in the arguments (and of the
-  env, when the key is limited to some envs).
-- ``REFRESH``: no key at all (the refresh token is the credential), or a key in scope.
+  env, when the key is limited to some envs). ``VERIFY`` is the same, rate-limited.
+- ``REFRESH``: no key at all (the refresh token is the credential), or a key in scope;
+  rate-limited.
 - ``END_USER``: the end user's own session token; it grants nothing else.
 """
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Any
 
 import strawberry
 from graphql import GraphQLError
 from strawberry.extensions import ParserCache, ValidationCache
+from strawberry.schema.config import StrawberryConfig
+from strawberry.schema.name_converter import NameConverter
 from strawberry.types.execution import ExecutionContext
 
 from resolvers import apikeys as apikey_resolvers
@@ -29,8 +33,7 @@ from schema.access import (
     EndUserOnly,
     ProductKey,
     RefreshCaller,
-    RefreshRateLimit,
-    VerifyRateLimit,
+    VerifyAccess,
 )
 from schema.apikeys import ApiKey, CreateApiKeyResult, RevokeApiKeyResult
 from schema.audit import AuditLog
@@ -50,7 +53,8 @@ from schema.sessions import (
 
 ADMIN: list[Any] = [AdminOnly]
 PRODUCT: list[Any] = [ProductKey]
-REFRESH: list[Any] = [RefreshCaller, RefreshRateLimit]
+VERIFY: list[Any] = [VerifyAccess]
+REFRESH: list[Any] = [RefreshCaller]
 END_USER: list[Any] = [EndUserOnly]
 
 
@@ -70,7 +74,7 @@ class Query:
     )
     verify_session: SessionVerification = strawberry.field(
         resolver=session_resolvers.verify_session,
-        permission_classes=[*PRODUCT, VerifyRateLimit],
+        permission_classes=VERIFY,
         description="Decrypt and check a session token. A bad token is `valid: false`, "
         "never an error.",
     )
@@ -150,6 +154,15 @@ class Mutation:
     )
 
 
+class CachedNameConverter(NameConverter):
+    """Strawberry converts every input field's name to camelCase again on each request
+    (argument conversion); the names are the schema's own fixed set, so convert each once."""
+
+    @cache  # noqa: B019 - one converter lives as long as the schema
+    def apply_naming_config(self, name: str) -> str:
+        return super().apply_naming_config(name)
+
+
 class TesseraSchema(strawberry.Schema):
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
@@ -169,6 +182,7 @@ schema = TesseraSchema(
         lambda: ValidationCache(maxsize=1024),
     ],
     exception_handlers=EXCEPTION_HANDLERS,
+    config=StrawberryConfig(name_converter=CachedNameConverter()),
 )
 
 __all__ = ["schema"]

@@ -1,7 +1,8 @@
 """What each operation requires, as permission classes the root fields list.
 
-Each class names one requirement (``service.access.Need``); the rate-limit classes
-count one attempt per field execution, so aliases and batches cannot multiply attempts.
+Each class names one requirement (``service.access.Need``); those of rate-limited
+operations also count one attempt per field execution, so aliases and batches cannot
+multiply attempts.
 The fields in ``schema/__init__.py`` declare them, which keeps the whole access policy
 readable in one place."""
 
@@ -39,7 +40,11 @@ class _Requires(BasePermission):
         # Raises Unauthenticated/Forbidden; ErrorPolicy turns them into top-level
         # errors with those codes.
         authorize(await info.context.principal(), self.need, product, env)
+        await self.count(info, kwargs)
         return True
+
+    async def count(self, info: Info, kwargs: dict[str, Any]) -> None:
+        """Count this attempt against the operation's rate limits (none by default)."""
 
 
 class AdminOnly(_Requires):
@@ -54,10 +59,22 @@ class EndUserOnly(_Requires):
     need = Need.END_USER
 
 
+class VerifyAccess(ProductKey):
+    """A product key, and one attempt per client IP and per credential."""
+
+    async def count(self, info: Info, kwargs: dict[str, Any]) -> None:
+        context = info.context
+        limits = context.tessera.rate_limits
+        limits.hit(Bucket.VERIFY_PER_IP, context.client_ip)
+        principal = await context.principal_or_none()
+        if principal is not None:
+            limits.hit(Bucket.VERIFY_PER_CREDENTIAL, principal.label)
+
+
 class RefreshCaller(_Requires):
     """The refresh token is the credential. An API key, if sent, must be in scope; any
     other bearer (typically the expired session token a client attaches to every
-    request) is ignored rather than refused."""
+    request) is ignored rather than refused. One attempt per client IP and per session."""
 
     need = Need.REFRESH
 
@@ -68,26 +85,13 @@ class RefreshCaller(_Requires):
         product, env, tag = _target(kwargs)
         audit = info.context.audit
         audit.product, audit.env, audit.tag = product, env, tag
+        await self.count(info, kwargs)
         return True
 
-
-class VerifyRateLimit(BasePermission):
-    async def has_permission(self, source: Any, info: Info, **kwargs: Any) -> bool:
-        context = info.context
-        limits = context.tessera.rate_limits
-        limits.hit(Bucket.VERIFY_PER_IP, context.client_ip)
-        principal = await context.principal_or_none()
-        if principal is not None:
-            limits.hit(Bucket.VERIFY_PER_CREDENTIAL, principal.label)
-        return True
-
-
-class RefreshRateLimit(BasePermission):
-    async def has_permission(self, source: Any, info: Info, **kwargs: Any) -> bool:
+    async def count(self, info: Info, kwargs: dict[str, Any]) -> None:
         context = info.context
         limits = context.tessera.rate_limits
         limits.hit(Bucket.REFRESH_PER_IP, context.client_ip)
         presented = refresh.parse(getattr(kwargs.get("input"), "refresh_token", ""))
         if presented is not None:
             limits.hit(Bucket.REFRESH_PER_SESSION, presented.session_id)
-        return True

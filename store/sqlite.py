@@ -169,19 +169,17 @@ class SqliteStore:
 
     # Products and environments -------------------------------------------------------
     def _product_by(self, where: str, arg: object) -> ProductRecord | None:
+        # One statement: products are looked up on every request. Env slugs cannot
+        # contain ",", so the aggregate splits back exactly.
         row = self._db.execute(
-            f"SELECT id, tag, name, created_at FROM products WHERE {where} = ?",
+            "SELECT p.id, p.tag, p.name, p.created_at, (SELECT group_concat(env, ',') FROM "
+            "(SELECT env FROM environments WHERE product_id = p.id ORDER BY created_at, env)) "
+            f"FROM products p WHERE p.{where} = ?",
             (arg,),
         ).fetchone()
         if row is None:
             return None
-        envs = tuple(
-            e
-            for (e,) in self._db.execute(
-                "SELECT env FROM environments WHERE product_id = ? ORDER BY created_at, env",
-                (row[0],),
-            )
-        )
+        envs = tuple(row[4].split(",")) if row[4] else ()
         return ProductRecord(row[0], row[1], row[2], envs, row[3])
 
     def _insert_product(

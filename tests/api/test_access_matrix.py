@@ -179,7 +179,7 @@ async def test_forbidden_reveals_nothing_about_other_tenants(world: World, targe
         "errors": [
             {
                 "message": "this operation needs admin key, or a key of the product (and env)",
-                "locations": [{"line": 2, "column": 3}],
+                "locations": [{"line": 3, "column": 3}],
                 "path": ["verifySession"],
                 "extensions": {"code": "FORBIDDEN"},
             }

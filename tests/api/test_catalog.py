@@ -195,7 +195,12 @@ async def test_create_session_selector_on_details_sets_identifier(api: Api) -> N
     tokens = await api.create_session(
         product="shop", env="prd", tag="t", data={"userId": "u1", "details": {"email": "a@b.co"}}
     )
-    verified = await api.verify(product="shop", env="prd", tag="t", token=tokens["token"])
+    verified = (
+        await api.op(
+            "VerifySessionWithActivity",
+            input={"product": "shop", "env": "prd", "tag": "t", "token": tokens["token"]},
+        )
+    )["verifySession"]
     assert verified["session"]["identifier"] == "a@b.co"
 
     unresolved = await api.create_session(

@@ -158,7 +158,6 @@ async def assert_rejected(api: Api, token: str, reason: str, **where: str) -> No
         "sessionId": None,
         "expiresAt": None,
         "data": None,
-        "session": None,
     }
 
 
