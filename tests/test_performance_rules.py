@@ -1,0 +1,99 @@
+"""The structural rules that keep the hot path fast (DESIGN.md §6, §7). Nothing here
+times anything; bench/ measures. Each test fails if its rule is broken."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from strawberry.extensions import ParserCache, ValidationCache
+from strawberry.extensions.parser_cache import _get_parse_cache
+from strawberry.extensions.validation_cache import _get_validate_cache
+
+from schema import schema
+from schema.guards import OperationGuard, rules
+from service.tessera import Tessera
+from tests.conftest import Api
+from tests.operations import operation
+
+SCOPE = {"product": "shop", "env": "prd", "tag": "web"}
+
+
+def test_parser_and_validation_caches_are_enabled() -> None:
+    built = [factory() for factory in schema.extensions]  # type: ignore[operator]
+
+    assert any(isinstance(e, ParserCache) for e in built)
+    assert any(isinstance(e, ValidationCache) for e in built)
+    assert any(isinstance(e, OperationGuard) for e in built)
+
+
+def test_limiter_rules_are_built_once() -> None:
+    first = rules(10, 20, 10, True)
+
+    assert rules(10, 20, 10, True) is first
+    assert rules(10, 20, 10, False) is rules(10, 20, 10, False)
+
+
+async def test_repeated_document_is_parsed_and_validated_once(api: Api) -> None:
+    await api.create_session(**SCOPE, data={"userId": "u", "details": {}})
+    parse_cache: Any = _get_parse_cache(1024)
+    validate_cache: Any = _get_validate_cache(1024)
+    await api.post(operation("VerifySession"), {"input": {**SCOPE, "token": "web:x.y.z.a.b"}})
+    parsed, validated = parse_cache.cache_info(), validate_cache.cache_info()
+
+    for _ in range(5):
+        await api.post(operation("VerifySession"), {"input": {**SCOPE, "token": "web:a.b.c.d.e"}})
+
+    assert parse_cache.cache_info().misses == parsed.misses
+    assert parse_cache.cache_info().hits == parsed.hits + 5
+    assert validate_cache.cache_info().misses == validated.misses
+    assert validate_cache.cache_info().hits == validated.hits + 5
+
+
+async def test_key_ring_is_unwrapped_once_per_process(
+    api: Api, tessera: Tessera, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tokens = await api.create_session(**SCOPE, data={"userId": "u", "details": {}})
+    loads: list[Any] = []
+    list_keys = tessera.store.list_keys
+
+    async def counting(*args: Any) -> Any:
+        loads.append(args)
+        return await list_keys(*args)
+
+    monkeypatch.setattr(tessera.store, "list_keys", counting)
+    for _ in range(5):
+        assert (await api.verify(**SCOPE, token=tokens["token"]))["valid"] is True
+        await api.create_session(**SCOPE, data={"userId": "u", "details": {}})
+
+    assert loads == []
+
+
+async def test_concurrent_session_writes_share_commits(api: Api, tessera: Tessera) -> None:
+    writer = getattr(tessera.store, "_writer", None)
+    if writer is None:
+        pytest.skip("group commit is the SQLite adapter's (PostgreSQL commits per statement)")
+    batches: list[int] = []
+    run = writer._run
+
+    def counting(batch: list[Any]) -> Any:
+        batches.append(len(batch))
+        return run(batch)
+
+    writer._run = counting
+    await asyncio.gather(
+        *(api.create_session(**SCOPE, data={"userId": f"u{i}", "details": {}}) for i in range(20))
+    )
+
+    assert sum(batches) >= 20
+    assert len(batches) < 20  # some commits carried several sessions
+
+
+def test_name_conversion_is_cached() -> None:
+    converter = schema.config.name_converter
+
+    assert converter.apply_naming_config("refresh_token") == "refreshToken"
+    assert converter.apply_naming_config("refresh_token") is converter.apply_naming_config(
+        "refresh_token"
+    )
