@@ -1,8 +1,10 @@
 """The embedded default: stdlib ``sqlite3`` in WAL mode.
 
-Statements run directly on the event loop's thread: each is a few microseconds, far
-cheaper than a thread hop. ``synchronous=FULL`` makes every commit durable before the
-call returns, so a token is never sent for a session a crash could lose."""
+Reads run directly on the event loop's thread: each is a few microseconds, far cheaper
+than a thread hop. ``synchronous=FULL`` makes every commit durable before the call
+returns, so a token is never sent for a session a crash could lose; the hot path's
+single-statement writes are group-committed (``store.groupcommit``) so that durability
+costs one fsync per batch, off the event loop."""
 
 from __future__ import annotations
 
