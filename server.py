@@ -6,6 +6,7 @@ from the environment; ``python server.py`` runs it with uvicorn."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import logging
 import sys
@@ -165,6 +166,11 @@ def create_app(settings: Settings, *, tessera: Tessera | None = None) -> Starlet
             yield
             return
         app.state.tessera = await Tessera.start(settings)
+        # The schema, the caches and the modules are alive until exit: moving them out
+        # of the collector's generations stops every full collection from re-walking
+        # them (measured: p99 under load down by about a third, bench/RESULTS.md).
+        gc.collect()
+        gc.freeze()
         sweeper = asyncio.create_task(
             app.state.tessera.sweeper.run(settings.sweep_interval_seconds)
         )
