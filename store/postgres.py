@@ -36,6 +36,13 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import asyncpg
 import asyncpg.exceptions as pgerr
 
+from store.columns import (
+    API_KEY_COLUMNS,
+    API_KEY_SELECT,
+    CONFIG_COLUMNS,
+    KEY_COLUMNS,
+    SESSION_COLUMNS,
+)
 from store.errors import Conflict, StoreUnavailable
 from store.migrations import HEAD, MIGRATIONS
 from store.records import (
@@ -64,25 +71,6 @@ CLOSE_TIMEOUT = 10.0
 # pg_advisory_xact_lock key for migrations: b"tessera\x01" as a signed 64-bit integer.
 MIGRATION_LOCK_KEY = int.from_bytes(b"tessera\x01", "big", signed=True)
 
-_CONFIG_COLUMNS = (
-    "id, product_id, tag, name, description, selector, expiry, period, refresh_expiry, "
-    "refresh_period, idle_timeout, refresh_grace_seconds, json_schema, token_format, "
-    "created_at, updated_at"
-)
-_SESSION_COLUMNS = (
-    "id, product_id, env, config_id, identifier, user_id, details, started_at, expires_at, "
-    "refresh_expires_at, last_seen_at, last_refresh_at, revoked_at, revoked_reason, "
-    "refresh_generation, refresh_hash, refresh_salt, rotated_at"
-)
-_KEY_COLUMNS = "kid, product_id, env, alg, state, wrapped, created_at"
-_API_KEY_COLUMNS = (
-    "id, name, key_hash, product_id, envs, is_admin, created_at, last_used_at, revoked_at"
-)
-_API_KEY_SELECT = (
-    "SELECT k.id, k.name, k.key_hash, k.product_id, k.envs, k.is_admin, k.created_at, "
-    "k.last_used_at, k.revoked_at, p.tag FROM api_keys k LEFT JOIN products p "
-    "ON p.id = k.product_id"
-)
 _PRODUCT_SELECT = (
     "SELECT p.id, p.tag, p.name, p.created_at, ARRAY(SELECT e.env FROM environments e "
     'WHERE e.product_id = p.id ORDER BY e.created_at, e.env COLLATE "C") FROM products p'
@@ -504,7 +492,7 @@ class PostgresStore:
         self, product_id: int, values: ConfigValues, now: float
     ) -> SessionConfigRecord:
         row = await self._fetchrow(
-            f"{_CONFIG_VALUES} RETURNING {_CONFIG_COLUMNS}",
+            f"{_CONFIG_VALUES} RETURNING {CONFIG_COLUMNS}",
             product_id,
             *_config_args(values),
             now,
@@ -523,14 +511,14 @@ class PostgresStore:
         async def op(conn: _Conn) -> SessionConfigRecord:
             row = await conn.fetchrow(
                 f"{_CONFIG_VALUES} ON CONFLICT (product_id, tag) DO NOTHING "
-                f"RETURNING {_CONFIG_COLUMNS}",
+                f"RETURNING {CONFIG_COLUMNS}",
                 product_id,
                 *_config_args(values),
                 now,
             )
             if row is None:
                 row = await conn.fetchrow(
-                    f"SELECT {_CONFIG_COLUMNS} FROM session_configs "
+                    f"SELECT {CONFIG_COLUMNS} FROM session_configs "
                     "WHERE product_id = $1 AND tag = $2",
                     product_id,
                     values.tag,
@@ -546,7 +534,7 @@ class PostgresStore:
         if not _storable(tag):
             return None
         row = await self._fetchrow(
-            f"SELECT {_CONFIG_COLUMNS} FROM session_configs WHERE product_id = $1 AND tag = $2",
+            f"SELECT {CONFIG_COLUMNS} FROM session_configs WHERE product_id = $1 AND tag = $2",
             product_id,
             tag,
             idempotent=True,
@@ -555,7 +543,7 @@ class PostgresStore:
 
     async def list_configs(self, product_id: int) -> list[SessionConfigRecord]:
         rows = await self._fetch(
-            f"SELECT {_CONFIG_COLUMNS} FROM session_configs WHERE product_id = $1 "
+            f"SELECT {CONFIG_COLUMNS} FROM session_configs WHERE product_id = $1 "
             'ORDER BY tag COLLATE "C"',
             product_id,
         )
@@ -568,7 +556,7 @@ class PostgresStore:
             "UPDATE session_configs SET tag = $1, name = $2, description = $3, selector = $4, "
             "expiry = $5, period = $6, refresh_expiry = $7, refresh_period = $8, "
             "idle_timeout = $9, refresh_grace_seconds = $10, json_schema = $11, "
-            f"token_format = $12, updated_at = $13 WHERE id = $14 RETURNING {_CONFIG_COLUMNS}",
+            f"token_format = $12, updated_at = $13 WHERE id = $14 RETURNING {CONFIG_COLUMNS}",
             *_config_args(values),
             now,
             config_id,
@@ -582,7 +570,7 @@ class PostgresStore:
     # Key rings -----------------------------------------------------------------------
     async def list_keys(self, product_id: int, env: str) -> list[KeyRecord]:
         rows = await self._fetch(
-            f"SELECT {_KEY_COLUMNS} FROM signing_keys WHERE product_id = $1 AND env = $2 "
+            f"SELECT {KEY_COLUMNS} FROM signing_keys WHERE product_id = $1 AND env = $2 "
             "AND state != 'retired' ORDER BY created_at DESC",
             product_id,
             env,
@@ -593,7 +581,7 @@ class PostgresStore:
         if not _storable(kid):
             return None
         row = await self._fetchrow(
-            f"SELECT {_KEY_COLUMNS} FROM signing_keys WHERE kid = $1", kid, idempotent=True
+            f"SELECT {KEY_COLUMNS} FROM signing_keys WHERE kid = $1", kid, idempotent=True
         )
         return None if row is None else _key(row)
 
@@ -602,10 +590,10 @@ class PostgresStore:
             # Arbitrated by the partial unique index signing_keys_one_active: of racing
             # instances exactly one inserts, the others read its key back.
             row = await conn.fetchrow(
-                f"INSERT INTO signing_keys ({_KEY_COLUMNS}) "
+                f"INSERT INTO signing_keys ({KEY_COLUMNS}) "
                 "VALUES ($1, $2, $3, $4, 'active', $5, $6) "
                 "ON CONFLICT (product_id, env) WHERE state = 'active' DO NOTHING "
-                f"RETURNING {_KEY_COLUMNS}",
+                f"RETURNING {KEY_COLUMNS}",
                 key.kid,
                 key.product_id,
                 key.env,
@@ -615,7 +603,7 @@ class PostgresStore:
             )
             if row is None:
                 row = await conn.fetchrow(
-                    f"SELECT {_KEY_COLUMNS} FROM signing_keys WHERE product_id = $1 "
+                    f"SELECT {KEY_COLUMNS} FROM signing_keys WHERE product_id = $1 "
                     "AND env = $2 AND state = 'active'",
                     key.product_id,
                     key.env,
@@ -630,7 +618,7 @@ class PostgresStore:
     async def insert_session(self, session: NewSession) -> None:
         s = session
         await self._execute(
-            f"INSERT INTO sessions ({_SESSION_COLUMNS}) VALUES "
+            f"INSERT INTO sessions ({SESSION_COLUMNS}) VALUES "
             "($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $8, $8, NULL, NULL, 0, $11, $12, NULL)",
             s.id,
             s.product_id,
@@ -650,7 +638,7 @@ class PostgresStore:
         if not _storable(session_id):
             return None
         row = await self._fetchrow(
-            f"SELECT {_SESSION_COLUMNS} FROM sessions WHERE id = $1", session_id, idempotent=True
+            f"SELECT {SESSION_COLUMNS} FROM sessions WHERE id = $1", session_id, idempotent=True
         )
         return None if row is None else _session(row)
 
@@ -669,7 +657,7 @@ class PostgresStore:
             "UPDATE sessions SET refresh_generation = refresh_generation + 1, "
             "refresh_hash = $1, rotated_at = $2, last_refresh_at = $2, last_seen_at = $2, "
             "expires_at = $3 WHERE id = $4 AND refresh_generation = $5 AND revoked_at IS NULL "
-            f"RETURNING {_SESSION_COLUMNS}",
+            f"RETURNING {SESSION_COLUMNS}",
             new_hash,
             now,
             expires_at,
@@ -756,7 +744,7 @@ class PostgresStore:
             where += f' AND started_at <= {t} AND (started_at < {t} OR id COLLATE "C" < {i})'
         args.append(limit)
         rows = await self._fetch(
-            f"SELECT {_SESSION_COLUMNS} FROM sessions WHERE {where} "
+            f"SELECT {SESSION_COLUMNS} FROM sessions WHERE {where} "
             f'ORDER BY started_at DESC, id COLLATE "C" DESC LIMIT ${len(args)}',
             *args,
         )
@@ -800,8 +788,7 @@ class PostgresStore:
     # API keys ------------------------------------------------------------------------
     async def insert_api_key(self, key: ApiKeyRecord) -> None:
         await self._fetchrow(
-            f"INSERT INTO api_keys ({_API_KEY_COLUMNS}) "
-            "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            f"INSERT INTO api_keys ({API_KEY_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
             key.id,
             key.name,
             key.key_hash,
@@ -816,23 +803,23 @@ class PostgresStore:
 
     async def get_api_key_by_hash(self, key_hash: bytes) -> ApiKeyRecord | None:
         row = await self._fetchrow(
-            f"{_API_KEY_SELECT} WHERE k.key_hash = $1", key_hash, idempotent=True
+            f"{API_KEY_SELECT} WHERE k.key_hash = $1", key_hash, idempotent=True
         )
         return None if row is None else _api_key(row)
 
     async def get_api_key(self, key_id: str) -> ApiKeyRecord | None:
         if not _storable(key_id):
             return None
-        row = await self._fetchrow(f"{_API_KEY_SELECT} WHERE k.id = $1", key_id, idempotent=True)
+        row = await self._fetchrow(f"{API_KEY_SELECT} WHERE k.id = $1", key_id, idempotent=True)
         return None if row is None else _api_key(row)
 
     async def list_api_keys(self, product_id: int | None) -> list[ApiKeyRecord]:
         order = 'ORDER BY k.created_at, k.id COLLATE "C"'
         if product_id is None:
-            rows = await self._fetch(f"{_API_KEY_SELECT} {order}")
+            rows = await self._fetch(f"{API_KEY_SELECT} {order}")
         else:
             rows = await self._fetch(
-                f"{_API_KEY_SELECT} WHERE k.product_id = $1 {order}", product_id
+                f"{API_KEY_SELECT} WHERE k.product_id = $1 {order}", product_id
             )
         return [_api_key(r) for r in rows]
 

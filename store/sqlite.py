@@ -16,6 +16,13 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from store.columns import (
+    API_KEY_COLUMNS,
+    API_KEY_SELECT,
+    CONFIG_COLUMNS,
+    KEY_COLUMNS,
+    SESSION_COLUMNS,
+)
 from store.errors import Conflict, StoreUnavailable
 from store.groupcommit import GroupCommitter
 from store.migrations import HEAD, MIGRATIONS
@@ -27,26 +34,6 @@ from store.records import (
     ProductRecord,
     SessionConfigRecord,
     SessionRecord,
-)
-
-_CONFIG_COLUMNS = (
-    "id, product_id, tag, name, description, selector, expiry, period, refresh_expiry, "
-    "refresh_period, idle_timeout, refresh_grace_seconds, json_schema, token_format, "
-    "created_at, updated_at"
-)
-_SESSION_COLUMNS = (
-    "id, product_id, env, config_id, identifier, user_id, details, started_at, expires_at, "
-    "refresh_expires_at, last_seen_at, last_refresh_at, revoked_at, revoked_reason, "
-    "refresh_generation, refresh_hash, refresh_salt, rotated_at"
-)
-_KEY_COLUMNS = "kid, product_id, env, alg, state, wrapped, created_at"
-_API_KEY_COLUMNS = (
-    "id, name, key_hash, product_id, envs, is_admin, created_at, last_used_at, revoked_at"
-)
-_API_KEY_SELECT = (
-    "SELECT k.id, k.name, k.key_hash, k.product_id, k.envs, k.is_admin, k.created_at, "
-    "k.last_used_at, k.revoked_at, p.tag FROM api_keys k LEFT JOIN products p "
-    "ON p.id = k.product_id"
 )
 
 
@@ -246,7 +233,7 @@ class SqliteStore:
                 "INSERT INTO session_configs (product_id, tag, name, description, selector, "
                 "expiry, period, refresh_expiry, refresh_period, idle_timeout, "
                 "refresh_grace_seconds, json_schema, token_format, created_at, updated_at) "
-                f"VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING {_CONFIG_COLUMNS}",
+                f"VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING {CONFIG_COLUMNS}",
                 (
                     product_id,
                     values.tag,
@@ -284,14 +271,14 @@ class SqliteStore:
 
     async def get_config(self, product_id: int, tag: str) -> SessionConfigRecord | None:
         row = self._db.execute(
-            f"SELECT {_CONFIG_COLUMNS} FROM session_configs WHERE product_id = ? AND tag = ?",
+            f"SELECT {CONFIG_COLUMNS} FROM session_configs WHERE product_id = ? AND tag = ?",
             (product_id, tag),
         ).fetchone()
         return None if row is None else _config(row)
 
     async def list_configs(self, product_id: int) -> list[SessionConfigRecord]:
         rows = self._db.execute(
-            f"SELECT {_CONFIG_COLUMNS} FROM session_configs WHERE product_id = ? ORDER BY tag",
+            f"SELECT {CONFIG_COLUMNS} FROM session_configs WHERE product_id = ? ORDER BY tag",
             (product_id,),
         ).fetchall()
         return [_config(r) for r in rows]
@@ -304,7 +291,7 @@ class SqliteStore:
                 "UPDATE session_configs SET tag = ?, name = ?, description = ?, selector = ?, "
                 "expiry = ?, period = ?, refresh_expiry = ?, refresh_period = ?, "
                 "idle_timeout = ?, refresh_grace_seconds = ?, json_schema = ?, "
-                f"token_format = ?, updated_at = ? WHERE id = ? RETURNING {_CONFIG_COLUMNS}",
+                f"token_format = ?, updated_at = ? WHERE id = ? RETURNING {CONFIG_COLUMNS}",
                 (
                     values.tag,
                     values.name,
@@ -333,7 +320,7 @@ class SqliteStore:
     # Key rings -----------------------------------------------------------------------
     async def list_keys(self, product_id: int, env: str) -> list[KeyRecord]:
         rows = self._db.execute(
-            f"SELECT {_KEY_COLUMNS} FROM signing_keys WHERE product_id = ? AND env = ? "
+            f"SELECT {KEY_COLUMNS} FROM signing_keys WHERE product_id = ? AND env = ? "
             "AND state != 'retired' ORDER BY created_at DESC",
             (product_id, env),
         ).fetchall()
@@ -341,19 +328,19 @@ class SqliteStore:
 
     async def find_key(self, kid: str) -> KeyRecord | None:
         row = self._db.execute(
-            f"SELECT {_KEY_COLUMNS} FROM signing_keys WHERE kid = ?", (kid,)
+            f"SELECT {KEY_COLUMNS} FROM signing_keys WHERE kid = ?", (kid,)
         ).fetchone()
         return None if row is None else _key(row)
 
     async def insert_active_key(self, key: KeyRecord) -> KeyRecord:
         with self._tx() as db:
             db.execute(
-                f"INSERT INTO signing_keys ({_KEY_COLUMNS}) VALUES (?, ?, ?, ?, 'active', ?, ?) "
+                f"INSERT INTO signing_keys ({KEY_COLUMNS}) VALUES (?, ?, ?, ?, 'active', ?, ?) "
                 "ON CONFLICT DO NOTHING",
                 (key.kid, key.product_id, key.env, key.alg, key.wrapped, key.created_at),
             )
             row = db.execute(
-                f"SELECT {_KEY_COLUMNS} FROM signing_keys WHERE product_id = ? AND env = ? "
+                f"SELECT {KEY_COLUMNS} FROM signing_keys WHERE product_id = ? AND env = ? "
                 "AND state = 'active'",
                 (key.product_id, key.env),
             ).fetchone()
@@ -363,7 +350,7 @@ class SqliteStore:
     async def insert_session(self, session: NewSession) -> None:
         s = session
         await self._write(
-            f"INSERT INTO sessions ({_SESSION_COLUMNS}) "
+            f"INSERT INTO sessions ({SESSION_COLUMNS}) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL, 0, ?, ?, NULL)",
             (
                 s.id,
@@ -385,7 +372,7 @@ class SqliteStore:
 
     async def get_session(self, session_id: str) -> SessionRecord | None:
         row = self._db.execute(
-            f"SELECT {_SESSION_COLUMNS} FROM sessions WHERE id = ?", (session_id,)
+            f"SELECT {SESSION_COLUMNS} FROM sessions WHERE id = ?", (session_id,)
         ).fetchone()
         return None if row is None else _session(row)
 
@@ -401,7 +388,7 @@ class SqliteStore:
             "UPDATE sessions SET refresh_generation = refresh_generation + 1, "
             "refresh_hash = ?, rotated_at = ?, last_refresh_at = ?, last_seen_at = ?, "
             "expires_at = ? WHERE id = ? AND refresh_generation = ? AND revoked_at IS NULL "
-            f"RETURNING {_SESSION_COLUMNS}",
+            f"RETURNING {SESSION_COLUMNS}",
             (new_hash, now, now, now, expires_at, session_id, generation),
             fetch=True,
         )
@@ -455,7 +442,7 @@ class SqliteStore:
             where += " AND (started_at, id) < (?, ?)"
             args += after
         rows = self._db.execute(
-            f"SELECT {_SESSION_COLUMNS} FROM sessions WHERE {where} "
+            f"SELECT {SESSION_COLUMNS} FROM sessions WHERE {where} "
             "ORDER BY started_at DESC, id DESC LIMIT ?",
             (*args, limit),
         ).fetchall()
@@ -491,7 +478,7 @@ class SqliteStore:
     async def insert_api_key(self, key: ApiKeyRecord) -> None:
         try:
             self._db.execute(
-                f"INSERT INTO api_keys ({_API_KEY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                f"INSERT INTO api_keys ({API_KEY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     key.id,
                     key.name,
@@ -508,19 +495,19 @@ class SqliteStore:
             raise Conflict("api key exists") from None
 
     async def get_api_key_by_hash(self, key_hash: bytes) -> ApiKeyRecord | None:
-        row = self._db.execute(f"{_API_KEY_SELECT} WHERE k.key_hash = ?", (key_hash,)).fetchone()
+        row = self._db.execute(f"{API_KEY_SELECT} WHERE k.key_hash = ?", (key_hash,)).fetchone()
         return None if row is None else _api_key(row)
 
     async def get_api_key(self, key_id: str) -> ApiKeyRecord | None:
-        row = self._db.execute(f"{_API_KEY_SELECT} WHERE k.id = ?", (key_id,)).fetchone()
+        row = self._db.execute(f"{API_KEY_SELECT} WHERE k.id = ?", (key_id,)).fetchone()
         return None if row is None else _api_key(row)
 
     async def list_api_keys(self, product_id: int | None) -> list[ApiKeyRecord]:
         if product_id is None:
-            rows = self._db.execute(f"{_API_KEY_SELECT} ORDER BY k.created_at, k.id").fetchall()
+            rows = self._db.execute(f"{API_KEY_SELECT} ORDER BY k.created_at, k.id").fetchall()
         else:
             rows = self._db.execute(
-                f"{_API_KEY_SELECT} WHERE k.product_id = ? ORDER BY k.created_at, k.id",
+                f"{API_KEY_SELECT} WHERE k.product_id = ? ORDER BY k.created_at, k.id",
                 (product_id,),
             ).fetchall()
         return [_api_key(r) for r in rows]
