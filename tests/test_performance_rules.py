@@ -70,10 +70,11 @@ async def test_key_ring_is_unwrapped_once_per_process(
     assert loads == []
 
 
+# Group commit is the SQLite adapter's; PostgreSQL commits each statement itself.
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 async def test_concurrent_session_writes_share_commits(api: Api, tessera: Tessera) -> None:
     writer = getattr(tessera.store, "_writer", None)
-    if writer is None:
-        pytest.skip("group commit is the SQLite adapter's (PostgreSQL commits per statement)")
+    assert writer is not None
     batches: list[int] = []
     run = writer._run
 

@@ -2,7 +2,7 @@
 SQLite on a temporary file, PostgreSQL on ``TESSERA_TEST_DATABASE_URL``).
 
 Tests that use only the ``store``/``open_migrated``/``database_url`` fixtures are adapter
-neutral; the few that check SQLite pragmas skip themselves for other URLs, and what only
+neutral; the few that check SQLite pragmas run on SQLite only, and what only
 PostgreSQL has is in test_postgres_specific.py."""
 
 from __future__ import annotations
@@ -106,9 +106,12 @@ async def product_and_config(store: Store) -> tuple[ProductRecord, SessionConfig
     return product, config
 
 
+# Pragmas and files are SQLite's own: these tests run on the SQLite adapter only.
+SQLITE_ONLY = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+
+
 def sqlite_path(database_url: str) -> Path:
-    if not database_url.startswith("sqlite:///"):
-        pytest.skip("SQLite-specific")
+    assert database_url.startswith("sqlite:///")
     return Path(database_url.removeprefix("sqlite:///"))
 
 
@@ -170,6 +173,7 @@ async def test_ready_only_when_migrated(database_url: str) -> None:
 # SQLite durability settings -----------------------------------------------------------
 
 
+@SQLITE_ONLY
 async def test_sqlite_pragmas_wal_and_synchronous_full(store: Store, database_url: str) -> None:
     path = sqlite_path(database_url)
     assert isinstance(store, SqliteStore)
@@ -182,6 +186,7 @@ async def test_sqlite_pragmas_wal_and_synchronous_full(store: Store, database_ur
         assert other.execute("PRAGMA journal_mode").fetchone()[0].lower() == "wal"
 
 
+@SQLITE_ONLY
 async def test_sqlite_commit_visible_to_fresh_connection_immediately(
     store: Store, database_url: str
 ) -> None:
