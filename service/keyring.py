@@ -99,6 +99,3 @@ class KeyRings:
                 return None
             owner = self._owners[kid] = (record.product_id, record.env)
         return owner
-
-    def invalidate(self, product_id: int, env: str) -> None:
-        self._rings.pop((product_id, env), None)
