@@ -36,10 +36,9 @@ from schema.access import (
     VerifyAccess,
 )
 from schema.apikeys import ApiKey, CreateApiKeyResult, RevokeApiKeyResult
-from schema.audit import AuditLog
 from schema.configs import DeleteSessionConfigResult, SessionConfig, SessionConfigResult
-from schema.errors import ERROR_TYPES, EXCEPTION_HANDLERS, ErrorPolicy, log_errors
-from schema.guards import OperationGuard
+from schema.errors import ERROR_TYPES, EXCEPTION_HANDLERS, log_errors
+from schema.policy import OperationPolicy
 from schema.products import CreateProductResult, Product
 from schema.sessions import (
     CreateSessionResult,
@@ -175,9 +174,7 @@ schema = TesseraSchema(
     mutation=Mutation,
     types=list(ERROR_TYPES),
     extensions=[
-        AuditLog,
-        ErrorPolicy,
-        OperationGuard,
+        OperationPolicy,
         lambda: ParserCache(maxsize=1024),
         lambda: ValidationCache(maxsize=1024),
     ],

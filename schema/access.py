@@ -37,7 +37,7 @@ class _Requires(BasePermission):
         product, env, tag = _target(kwargs)
         audit = info.context.audit
         audit.product, audit.env, audit.tag = product, env, tag
-        # Raises Unauthenticated/Forbidden; ErrorPolicy turns them into top-level
+        # Raises Unauthenticated/Forbidden; rewrite_errors turns them into top-level
         # errors with those codes.
         authorize(await info.context.principal(), self.need, product, env)
         await self.count(info, kwargs)

@@ -6,53 +6,47 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import AsyncIterator
 
 from graphql import OperationDefinitionNode
-from strawberry.extensions import SchemaExtension
+from strawberry.types.execution import ExecutionContext
 
 audit_log = logging.getLogger("tessera.audit")
 
 
-class AuditLog(SchemaExtension):
-    async def on_operation(self) -> AsyncIterator[None]:
-        started = time.perf_counter()
-        yield
-        if not audit_log.isEnabledFor(logging.INFO):
-            return
-        execution_context = self.execution_context
-        context = execution_context.context
-        result = execution_context.result
-        top = [
-            (e.extensions or {}).get("code", "GRAPHQL_VALIDATION_FAILED")
-            for e in (result.errors if result is not None and result.errors else [])
-        ]
-        outcome = (top or context.audit.outcomes or ["ok"])[0]
-        document = execution_context.graphql_document
-        fields: list[str] = []
-        if document is not None:
-            for definition in document.definitions:
-                if isinstance(definition, OperationDefinitionNode):
-                    fields += [
-                        s.name.value
-                        for s in definition.selection_set.selections
-                        if hasattr(s, "name")
-                    ]
-        principal = await context.principal_or_none()
-        audit_log.info(
-            json.dumps(
-                {
-                    "event": "operation",
-                    "operation": execution_context.operation_name,
-                    "fields": fields,
-                    "product": context.audit.product,
-                    "env": context.audit.env,
-                    "tag": context.audit.tag,
-                    "outcome": outcome,
-                    "caller": None if principal is None else principal.label,
-                    "client": context.client_ip,
-                    "duration_ms": round((time.perf_counter() - started) * 1000, 3),
-                },
-                separators=(",", ":"),
-            )
+async def record(execution_context: ExecutionContext, started: float) -> None:
+    """Write the operation's audit line (``started``: its ``perf_counter`` at start)."""
+    if not audit_log.isEnabledFor(logging.INFO):
+        return
+    context = execution_context.context
+    result = execution_context.result
+    top = [
+        (e.extensions or {}).get("code", "GRAPHQL_VALIDATION_FAILED")
+        for e in (result.errors if result is not None and result.errors else [])
+    ]
+    outcome = (top or context.audit.outcomes or ["ok"])[0]
+    document = execution_context.graphql_document
+    fields: list[str] = []
+    if document is not None:
+        for definition in document.definitions:
+            if isinstance(definition, OperationDefinitionNode):
+                fields += [
+                    s.name.value for s in definition.selection_set.selections if hasattr(s, "name")
+                ]
+    principal = await context.principal_or_none()
+    audit_log.info(
+        json.dumps(
+            {
+                "event": "operation",
+                "operation": execution_context.operation_name,
+                "fields": fields,
+                "product": context.audit.product,
+                "env": context.audit.env,
+                "tag": context.audit.tag,
+                "outcome": outcome,
+                "caller": None if principal is None else principal.label,
+                "client": context.client_ip,
+                "duration_ms": round((time.perf_counter() - started) * 1000, 3),
+            },
+            separators=(",", ":"),
         )
+    )

@@ -2,7 +2,7 @@
 
 Expected outcomes of mutations are union members implementing ``Error``; the
 ``exception_handlers`` below turn service exceptions into them. Everything else that
-escapes a resolver becomes a top-level error through ``ErrorPolicy``: access failures
+escapes a resolver becomes a top-level error through ``rewrite_errors``: access failures
 keep their code (``UNAUTHENTICATED``, ``FORBIDDEN``), other expected errors keep theirs,
 and anything unexpected is masked as ``INTERNAL_SERVER_ERROR`` and logged server-side."""
 
@@ -10,15 +10,14 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import AsyncIterator
 from enum import Enum
 from typing import Any
 
 import strawberry
 from graphql import GraphQLError
 from strawberry.exceptions import MissingQueryError
-from strawberry.extensions import SchemaExtension
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
+from strawberry.types.execution import ExecutionContext
 from strawberry.types.field import StrawberryField
 from strawberry.types.info import Info
 
@@ -173,43 +172,38 @@ def top_level(error: GraphQLError, *, suggestions: bool) -> GraphQLError:
     )
 
 
-class ErrorPolicy(SchemaExtension):
-    """Rewrites top-level errors after execution: codes added, internals masked, and
-    in production schema suggestions removed for everyone but admins. An exception that
-    escapes the operation (parsing, validation, an extension) is mapped the same way."""
+def escaped(exc: Exception) -> Exception | None:
+    """The client-facing form of an exception that escaped the operation (parsing,
+    validation, an extension), or ``None`` to let it propagate as it is. Without this it
+    would reach the client as its bare message (Strawberry wraps it after the operation
+    hook has run); the original stays attached so ``log_errors`` still logs an
+    unexpected one with its traceback."""
+    if isinstance(exc, _HTTP_REFUSALS):
+        return None  # Strawberry answers these with a 400 of its own.
+    error = exc if isinstance(exc, GraphQLError) else GraphQLError(str(exc), original_error=exc)
+    mapped = top_level(error, suggestions=True)
+    if mapped is error:
+        return None
+    return GraphQLError(
+        mapped.message,
+        nodes=error.nodes,
+        extensions=mapped.extensions,
+        original_error=error.original_error,
+    )
 
-    async def on_operation(self) -> AsyncIterator[None]:
-        try:
-            yield
-        except _HTTP_REFUSALS:
-            raise  # Strawberry answers these with a 400 of its own.
-        except Exception as exc:
-            # An exception escaping parsing, validation or an extension would reach the
-            # client as its bare message (Strawberry wraps it after this hook has run):
-            # map it like any other error, keeping the original so that ``log_errors``
-            # still logs an unexpected one with its traceback.
-            if isinstance(exc, GraphQLError):
-                error = exc
-            else:
-                error = GraphQLError(str(exc), original_error=exc)
-            mapped = top_level(error, suggestions=True)
-            if mapped is error:
-                raise
-            raise GraphQLError(
-                mapped.message,
-                nodes=error.nodes,
-                extensions=mapped.extensions,
-                original_error=error.original_error,
-            ) from exc
-        result = self.execution_context.result
-        if result is None or not result.errors:
-            return
-        context = self.execution_context.context
-        suggestions = not context.tessera.settings.production
-        if not suggestions:
-            principal = await context.principal_or_none()
-            suggestions = principal is not None and principal.is_admin
-        result.errors = [top_level(e, suggestions=suggestions) for e in result.errors]
+
+async def rewrite_errors(execution_context: ExecutionContext) -> None:
+    """Rewrite the operation's top-level errors: codes added, internals masked, and in
+    production schema suggestions removed for everyone but admins."""
+    result = execution_context.result
+    if result is None or not result.errors:
+        return
+    context = execution_context.context
+    suggestions = not context.tessera.settings.production
+    if not suggestions:
+        principal = await context.principal_or_none()
+        suggestions = principal is not None and principal.is_admin
+    result.errors = [top_level(e, suggestions=suggestions) for e in result.errors]
 
 
 def log_errors(errors: list[GraphQLError]) -> None:

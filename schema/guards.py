@@ -15,7 +15,7 @@ report them)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable
 from functools import cache
 from typing import Any
 
@@ -33,7 +33,7 @@ from graphql import (
     ValidationContext,
 )
 from graphql.validation import NoSchemaIntrospectionCustomRule
-from strawberry.extensions import SchemaExtension
+from strawberry.types.execution import ExecutionContext
 
 from service.settings import Settings
 
@@ -167,35 +167,32 @@ def rules(
     return tuple(built)
 
 
-class OperationGuard(SchemaExtension):
-    """Applies the limits of the running settings before parsing and validation."""
+async def apply_limits(execution_context: ExecutionContext) -> None:
+    """Apply the running settings' limits before parsing and validation."""
+    context = execution_context.context
+    settings: Settings = context.tessera.settings
+    introspection = not settings.production
+    if not introspection:
+        principal = await context.principal_or_none()
+        introspection = principal is not None and principal.is_admin
+    execution_context.parse_options["max_tokens"] = settings.max_query_tokens
+    execution_context.validation_rules = execution_context.validation_rules + rules(
+        settings.max_query_depth, settings.max_aliases, settings.max_directives, introspection
+    )
 
-    async def on_operation(self) -> AsyncIterator[None]:
-        execution_context = self.execution_context
-        context = execution_context.context
-        settings: Settings = context.tessera.settings
-        introspection = not settings.production
-        if not introspection:
-            principal = await context.principal_or_none()
-            introspection = principal is not None and principal.is_admin
-        execution_context.parse_options["max_tokens"] = settings.max_query_tokens
-        execution_context.validation_rules = execution_context.validation_rules + rules(
-            settings.max_query_depth, settings.max_aliases, settings.max_directives, introspection
+
+def check_fields(execution_context: ExecutionContext) -> None:
+    """Refuse documents with too many fields. Before validation, not as a rule:
+    graphql-core's overlapping-fields rule is quadratic in the fields of a selection set,
+    so hundreds of repeated fields would cost seconds in validation before any rule of
+    ours could object."""
+    document = execution_context.graphql_document
+    limit: int = execution_context.context.tessera.settings.max_fields
+    if document is not None and count_fields(document, limit) > limit:
+        raise GraphQLError(
+            f"the document selects more than {limit} fields",
+            extensions={"code": "BAD_REQUEST"},
         )
-        yield
-
-    def on_validate(self) -> Iterator[None]:
-        # Before validation, not as a rule: graphql-core's overlapping-fields rule is
-        # quadratic in the fields of a selection set, so hundreds of repeated fields
-        # would cost seconds in validation before any rule of ours could object.
-        document = self.execution_context.graphql_document
-        limit: int = self.execution_context.context.tessera.settings.max_fields
-        if document is not None and count_fields(document, limit) > limit:
-            raise GraphQLError(
-                f"the document selects more than {limit} fields",
-                extensions={"code": "BAD_REQUEST"},
-            )
-        yield
 
 
 def count_fields(document: DocumentNode, limit: int) -> int:

@@ -12,7 +12,8 @@ from strawberry.extensions.parser_cache import _get_parse_cache
 from strawberry.extensions.validation_cache import _get_validate_cache
 
 from schema import schema
-from schema.guards import OperationGuard, rules
+from schema.guards import rules
+from schema.policy import OperationPolicy
 from service.tessera import Tessera
 from tests.conftest import Api
 from tests.operations import operation
@@ -25,7 +26,7 @@ def test_parser_and_validation_caches_are_enabled() -> None:
 
     assert any(isinstance(e, ParserCache) for e in built)
     assert any(isinstance(e, ValidationCache) for e in built)
-    assert any(isinstance(e, OperationGuard) for e in built)
+    assert any(isinstance(e, OperationPolicy) for e in built)
 
 
 def test_limiter_rules_are_built_once() -> None:
