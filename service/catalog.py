@@ -18,6 +18,7 @@ from service.errors import (
     EnvNotFound,
     FieldError,
     InvalidInput,
+    NotFound,
     ProductNotFound,
     SchemaValidationFailed,
     SessionConfigNotFound,
@@ -308,6 +309,30 @@ class Catalog:
         return config
 
     # Resolution for session operations -----------------------------------------------
+    async def scope(
+        self, product_tag: str, env: str, tag: str
+    ) -> tuple[ProductRecord, SessionConfigRecord]:
+        """Product and config named by (product, env, tag), or the NotFound error of the
+        first that is missing. Never provisions anything."""
+        product = await self._store.get_product(product_tag)
+        if product is None:
+            raise ProductNotFound(f"product {product_tag!r} does not exist", field="product")
+        if env not in product.envs:
+            raise EnvNotFound(f"environment {env!r} does not exist", field="env")
+        config = await self._store.get_config(product.id, tag)
+        if config is None:
+            raise SessionConfigNotFound(f"session config {tag!r} does not exist", field="tag")
+        return product, config
+
+    async def resolve_existing(
+        self, product_tag: str, env: str, tag: str
+    ) -> tuple[ProductRecord, SessionConfigRecord] | None:
+        """``scope`` as ``None`` instead of an error (for verification and refresh)."""
+        try:
+            return await self.scope(product_tag, env, tag)
+        except NotFound:
+            return None
+
     async def resolve_for_create(
         self, product_tag: str, env: str, tag: str
     ) -> tuple[ProductRecord, SessionConfigRecord]:
@@ -316,32 +341,16 @@ class Catalog:
         slug(product_tag, "product")
         slug(env, "env")
         slug(tag, "tag")
+        if not self.auto_provision:
+            return await self.scope(product_tag, env, tag)
         now = self._clock.now()
         product = await self._store.get_product(product_tag)
         if product is None:
-            if not self.auto_provision:
-                raise ProductNotFound(f"product {product_tag!r} does not exist", field="product")
             envs = DEFAULT_ENVS if env in DEFAULT_ENVS else (*DEFAULT_ENVS, env)
             product = await self._store.ensure_product(product_tag, product_tag, envs, now)
         if env not in product.envs:
-            if not self.auto_provision:
-                raise EnvNotFound(f"environment {env!r} does not exist", field="env")
             await self._store.ensure_env(product.id, env, now)
         config = await self._store.get_config(product.id, tag)
         if config is None:
-            if not self.auto_provision:
-                raise SessionConfigNotFound(f"session config {tag!r} does not exist", field="tag")
             config = await self._store.ensure_config(product.id, _values(ConfigSpec(tag)), now)
-        return product, config
-
-    async def resolve_existing(
-        self, product_tag: str, env: str, tag: str
-    ) -> tuple[ProductRecord, SessionConfigRecord] | None:
-        """Product and config if all three exist; never provisions anything."""
-        product = await self._store.get_product(product_tag)
-        if product is None or env not in product.envs:
-            return None
-        config = await self._store.get_config(product.id, tag)
-        if config is None:
-            return None
         return product, config

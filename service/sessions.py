@@ -22,14 +22,11 @@ from service.catalog import (
 from service.clock import Clock
 from service.crypto import constant_time_equal
 from service.errors import (
-    EnvNotFound,
     InvalidInput,
-    ProductNotFound,
     RefreshTokenExpired,
     RefreshTokenInvalid,
     RefreshTokenReused,
     SelectorUnresolved,
-    SessionConfigNotFound,
     SessionRevoked,
     WrongSession,
 )
@@ -365,18 +362,6 @@ class Sessions:
             refresh_expires_at=session.refresh_expires_at,
         )
 
-    async def _scope(self, product: str, env: str, tag: str) -> SessionConfigRecord:
-        """The config named by (product, env, tag), or the matching NotFound error."""
-        product_rec = await self._store.get_product(product)
-        if product_rec is None:
-            raise ProductNotFound(f"product {product!r} does not exist", field="product")
-        if env not in product_rec.envs:
-            raise EnvNotFound(f"environment {env!r} does not exist", field="env")
-        config = await self._store.get_config(product_rec.id, tag)
-        if config is None:
-            raise SessionConfigNotFound(f"session config {tag!r} does not exist", field="tag")
-        return config
-
     async def revoke(
         self,
         product: str,
@@ -394,7 +379,7 @@ class Sessions:
             text(session_id, "sessionId")
         if identifier is not None:
             text(identifier, "identifier")
-        config = await self._scope(product, env, tag)
+        _, config = await self._catalog.scope(product, env, tag)
         now = self._clock.now()
         if session_id is not None:
             return await self._store.revoke_session(session_id, config.id, env, now, "revoked")
@@ -418,7 +403,7 @@ class Sessions:
         key = None if after is None else _parse_cursor(after)
         if identifier is not None:
             text(identifier, "identifier")
-        config = await self._scope(product, env, tag)
+        _, config = await self._catalog.scope(product, env, tag)
         now = self._clock.now()
         rows = await self._store.list_sessions(config.id, env, identifier, now, key, limit + 1)
         total = await self._store.count_sessions(config.id, env, identifier, now)
@@ -456,7 +441,7 @@ class Sessions:
         self, product: str, env: str, tag: str, identifier: str, keep: str
     ) -> int:
         """Revoke every live session of ``identifier`` except ``keep``."""
-        config = await self._scope(product, env, tag)
+        _, config = await self._catalog.scope(product, env, tag)
         return await self._store.revoke_identifier(
             config.id, env, identifier, self._clock.now(), "logout_others", except_session=keep
         )
