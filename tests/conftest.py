@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import base64
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +16,7 @@ from service.settings import Settings
 from service.tessera import Tessera
 from tests.databases import clean_postgres_database
 from tests.operations import operation
+from tests.processes import Server, client_fixture, servers_fixture
 
 
 def make_settings(data_dir: Path, **overrides: Any) -> Settings:
@@ -106,3 +107,15 @@ async def api(settings: Settings, tessera: Tessera, admin_key: str) -> AsyncIter
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://tessera.test") as client:
         yield Api(client, admin_key)
+
+
+@pytest.fixture
+def servers() -> Iterator[list[Server]]:
+    """Servers started by the test; every one is killed at teardown, whatever happened."""
+    yield from servers_fixture()
+
+
+@pytest.fixture
+def client() -> Iterator[httpx.Client]:
+    """A loopback HTTP client that never goes through a proxy from the environment."""
+    yield from client_fixture()

@@ -29,14 +29,16 @@ def free_port() -> int:
 
 
 class Server:
-    """One ``tessera serve`` subprocess on a free loopback port."""
+    """One ``tessera serve`` (or other ``command``) subprocess on a free loopback port."""
 
-    def __init__(self, env: dict[str, str], cwd: Path, log: Path) -> None:
+    def __init__(
+        self, env: dict[str, str], cwd: Path, log: Path, command: list[str] | None = None
+    ) -> None:
         self.port = free_port()
         self.log = log
         with log.open("ab") as out:
             self.process = subprocess.Popen(
-                [str(BIN / "tessera"), "serve"],
+                command or [str(BIN / "tessera"), "serve"],
                 cwd=cwd,
                 env={**env, "TESSERA_PORT": str(self.port), "TESSERA_HOST": "127.0.0.1"},
                 stdin=subprocess.DEVNULL,

@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import base64
 import os
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
 
+import httpx
+
 from service.access import generate_api_key
 from service.tessera import Tessera
+from store.migrations import HEAD
 from tests.conftest import make_settings
+from tests.processes import Server
 
 BIN = Path(sys.executable).parent
 
@@ -51,3 +56,40 @@ async def test_cli_create_keys_store_working_keys(tmp_path: Path) -> None:
     assert admin_principal is not None and admin_principal.is_admin
     assert product_principal is not None
     assert (product_principal.product, product_principal.envs) == ("shop", ("prd",))
+
+
+def test_cli_migrate_creates_the_configured_database(tmp_path: Path) -> None:
+    database = tmp_path / "elsewhere" / "t.db"
+
+    result = run(tmp_path, "migrate", TESSERA_DATABASE_URL=f"sqlite:///{database}")
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == f"database at schema version {HEAD}"
+    with sqlite3.connect(database) as db:
+        assert [v for (v,) in db.execute("SELECT version FROM schema_migrations")] == [HEAD]
+
+
+def test_python_server_py_honours_the_settings(
+    tmp_path: Path, servers: list[Server], client: httpx.Client
+) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TESSERA_")}
+    database = tmp_path / "db" / "served.db"
+    env.update(
+        {
+            "TESSERA_MODE": "production",
+            "TESSERA_DATA_DIR": str(tmp_path / "data"),
+            "TESSERA_DATABASE_URL": f"sqlite:///{database}",
+            "TESSERA_MASTER_KEY": base64.b64encode(os.urandom(32)).decode(),
+            "TESSERA_ADMIN_KEY": generate_api_key(),
+        }
+    )
+    server_py = Path(__file__).resolve().parents[1] / "server.py"
+    server = Server(env, tmp_path, tmp_path / "log", command=[sys.executable, str(server_py)])
+    servers.append(server)
+    server.wait_ready(client)
+
+    # Served on TESSERA_PORT, in production (no GraphiQL), on TESSERA_DATABASE_URL.
+    assert client.get(f"{server.url}/readyz").status_code == 200
+    assert "graphiql" not in client.get(f"{server.url}/graphql").text.lower()
+    assert database.exists()
+    assert not (tmp_path / "data" / "master.key").exists()
