@@ -217,7 +217,7 @@ def test_first_use_key_ring_creation_races_to_one_ring(pair: Pair) -> None:
             assert verify(pair, server, "ring", tokens["token"])["valid"] is True
 
 
-def test_instances_share_nothing_on_disk(pair: Pair, tmp_path: Path) -> None:
+def test_instances_share_nothing_on_disk(pair: Pair) -> None:
     # Production with an explicit URL: no SQLite file and no generated key file.
     data_dir = Path(pair.a.log).parent
     assert not list(data_dir.glob("*.db")) and not (data_dir / "master.key").exists()
