@@ -18,7 +18,6 @@ from typing import Any
 
 import strawberry
 from graphql import GraphQLError
-from strawberry.extensions import ParserCache, ValidationCache
 from strawberry.schema.config import StrawberryConfig
 from strawberry.schema.name_converter import NameConverter
 from strawberry.types.execution import ExecutionContext
@@ -173,11 +172,7 @@ schema = TesseraSchema(
     query=Query,
     mutation=Mutation,
     types=list(ERROR_TYPES),
-    extensions=[
-        OperationPolicy,
-        lambda: ParserCache(maxsize=1024),
-        lambda: ValidationCache(maxsize=1024),
-    ],
+    extensions=[OperationPolicy],
     exception_handlers=EXCEPTION_HANDLERS,
     config=StrawberryConfig(name_converter=CachedNameConverter()),
 )
