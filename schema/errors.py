@@ -128,7 +128,8 @@ ERROR_TYPES = (NotFoundError, AlreadyExistsError, InvalidInputError, SessionErro
 
 INTERNAL = "INTERNAL_SERVER_ERROR"
 UNAVAILABLE = "SERVICE_UNAVAILABLE"
-# Raised through the operation on purpose; Strawberry's HTTP view turns them into 400s.
+# Raised through the operation on purpose; the HTTP endpoint (server.py) answers them
+# with 400s.
 _HTTP_REFUSALS = (MissingQueryError, CannotGetOperationTypeError, InvalidOperationTypeError)
 # graphql-core appends "Did you mean ...?" to unknown fields, arguments, enum values and
 # input fields; in production that maps the schema for anyone who is not an admin.
@@ -179,7 +180,7 @@ def escaped(exc: Exception) -> Exception | None:
     hook has run); the original stays attached so ``log_errors`` still logs an
     unexpected one with its traceback."""
     if isinstance(exc, _HTTP_REFUSALS):
-        return None  # Strawberry answers these with a 400 of its own.
+        return None  # The HTTP endpoint answers these with a 400 of its own.
     error = exc if isinstance(exc, GraphQLError) else GraphQLError(str(exc), original_error=exc)
     mapped = top_level(error, suggestions=True)
     if mapped is error:

@@ -321,6 +321,13 @@ async def test_get_query_is_refused(target: Target) -> None:
     assert "Query" not in response.text
 
 
+async def test_get_without_graphiql_is_405_naming_post(target: Target) -> None:
+    response = await target.client.get("/graphql", headers={"accept": "application/json"})
+
+    assert response.status_code == 405
+    assert response.headers["allow"] == "POST"
+
+
 async def test_get_mutation_is_refused_and_not_executed(target: Target) -> None:
     response = await target.client.get(
         "/graphql",
@@ -648,6 +655,9 @@ async def test_malformed_json_is_400_without_traceback(target: Target, content: 
         {"query": "{ __typename }", "variables": "x"},
         {"query": "{ __typename }", "extensions": []},
         {"query": "{ __typename }", "operationName": "Nope"},
+        {"query": "{ __typename }", "operationName": 7},
+        {"query": ""},
+        {"query": "subscription { __typename }"},
     ],
     ids=[
         "no-query",
@@ -655,6 +665,9 @@ async def test_malformed_json_is_400_without_traceback(target: Target, content: 
         "variables-not-object",
         "extensions-not-object",
         "unknown-operation",
+        "operation-name-not-string",
+        "empty-query",
+        "subscription",
     ],
 )
 async def test_malformed_request_is_400_without_traceback(
