@@ -8,6 +8,7 @@ from typing import Annotated
 import strawberry
 
 from schema.errors import InvalidInputError, NotFoundError
+from schema.inputs import input_type
 from schema.scalars import utc
 from store import ApiKeyRecord
 
@@ -43,7 +44,7 @@ class CreatedApiKey:
     api_key: ApiKey
 
 
-@strawberry.input
+@input_type
 class CreateApiKeyInput:
     product: str
     name: str

@@ -9,6 +9,7 @@ from typing import Annotated
 import strawberry
 
 from schema.errors import AlreadyExistsError, InvalidInputError, NotFoundError
+from schema.inputs import input_type
 from schema.scalars import JSON, utc
 from service.catalog import DEFAULT_SELECTOR, Period, TokenFormat
 from store import SessionConfigRecord
@@ -57,7 +58,7 @@ class SessionConfig:
         )
 
 
-@strawberry.input
+@input_type
 class CreateSessionConfigInput:
     product: str
     tag: str
@@ -73,7 +74,7 @@ class CreateSessionConfigInput:
     schema: JSON | None = None
 
 
-@strawberry.input(description="Omitted fields keep their value; null clears a nullable one.")
+@input_type(description="Omitted fields keep their value; null clears a nullable one.")
 class UpdateSessionConfigInput:
     product: str
     tag: str
@@ -89,7 +90,7 @@ class UpdateSessionConfigInput:
     schema: strawberry.Maybe[JSON | None] = None
 
 
-@strawberry.input
+@input_type
 class DeleteSessionConfigInput:
     product: str
     tag: str

@@ -8,6 +8,7 @@ from typing import Annotated
 import strawberry
 
 from schema.errors import AlreadyExistsError, InvalidInputError
+from schema.inputs import input_type
 from schema.scalars import utc
 from store import ProductRecord
 
@@ -29,7 +30,7 @@ class Product:
         )
 
 
-@strawberry.input
+@input_type
 class CreateProductInput:
     tag: str
     name: str

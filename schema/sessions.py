@@ -10,18 +10,19 @@ from typing import Annotated
 import strawberry
 
 from schema.errors import InvalidInputError, NotFoundError, SessionError
+from schema.inputs import input_type
 from schema.scalars import JSON, utc
 from service.sessions import IssuedTokens, SessionPage, Verification
 from store import SessionRecord
 
 
-@strawberry.input
+@input_type
 class SessionDataInput:
     user_id: str
     details: JSON
 
 
-@strawberry.input
+@input_type
 class CreateSessionInput:
     product: str
     env: str
@@ -95,7 +96,7 @@ class VerificationReason(Enum):
     REVOKED = "REVOKED"
 
 
-@strawberry.input
+@input_type
 class VerifySessionInput:
     product: str
     env: str
@@ -135,7 +136,7 @@ class SessionVerification:
         )
 
 
-@strawberry.input
+@input_type
 class RefreshSessionInput:
     product: str
     env: str
@@ -148,7 +149,7 @@ RefreshSessionResult = Annotated[
 ]
 
 
-@strawberry.input(description="Give exactly one of `sessionId` and `identifier`.")
+@input_type(description="Give exactly one of `sessionId` and `identifier`.")
 class RevokeSessionInput:
     product: str
     env: str
