@@ -30,6 +30,7 @@ from strawberry.types.graphql import OperationType
 
 from schema import schema
 from schema.context import Context
+from service import logs
 from service.errors import StartupError
 from service.settings import Settings, load_settings
 from service.tessera import Tessera
@@ -260,9 +261,7 @@ def create_app(settings: Settings, *, tessera: Tessera | None = None) -> Starlet
 
 def serve(settings: Settings) -> int:
     """Check that the service can start (one clear line if not), then serve it."""
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(levelname)s %(name)s: %(message)s"
-    )
+    logs.configure(settings.log_level)
     try:
         asyncio.run(_preflight(settings))
     except StartupError as exc:

@@ -16,7 +16,6 @@ the audit log line. ``python -m bench.baseline`` serves it with uvicorn (one wor
 
 from __future__ import annotations
 
-import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -28,6 +27,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from service import logs
 from service.errors import AccessError, TesseraError
 from service.sessions import IssuedTokens, Verification
 from service.settings import Settings
@@ -164,9 +164,7 @@ def create_app(settings: Settings) -> Starlette:
 def main() -> int:
     """Serve the baseline the way ``server.serve`` serves Tessera."""
     settings = Settings()
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(levelname)s %(name)s: %(message)s"
-    )
+    logs.configure(settings.log_level)
     uvicorn.run(
         create_app(settings),
         host=settings.host,
