@@ -168,7 +168,8 @@ def rules(
 
 
 async def apply_limits(execution_context: ExecutionContext) -> None:
-    """Apply the running settings' limits before parsing and validation."""
+    """Set the running settings' limits on the operation, for its parsing and
+    validation (schema/documents.py)."""
     context = execution_context.context
     settings: Settings = context.tessera.settings
     introspection = not settings.production
@@ -179,20 +180,6 @@ async def apply_limits(execution_context: ExecutionContext) -> None:
     execution_context.validation_rules = execution_context.validation_rules + rules(
         settings.max_query_depth, settings.max_aliases, settings.max_directives, introspection
     )
-
-
-def check_fields(execution_context: ExecutionContext) -> None:
-    """Refuse documents with too many fields. Before validation, not as a rule:
-    graphql-core's overlapping-fields rule is quadratic in the fields of a selection set,
-    so hundreds of repeated fields would cost seconds in validation before any rule of
-    ours could object."""
-    document = execution_context.graphql_document
-    limit: int = execution_context.context.tessera.settings.max_fields
-    if document is not None and count_fields(document, limit) > limit:
-        raise GraphQLError(
-            f"the document selects more than {limit} fields",
-            extensions={"code": "BAD_REQUEST"},
-        )
 
 
 def count_fields(document: DocumentNode, limit: int) -> int:

@@ -1,36 +1,37 @@
-"""The per-operation policy: limits before parsing, cached parsing, the field cap and
-cached validation, error rewriting and the audit line after execution.
+"""The per-operation policy, as one hook around the whole operation: before it the
+limits and the prepared (parsed, measured, validated) document; after it the errors
+rewritten and the audit line.
 
-One extension with one hook per phase, on purpose: Strawberry builds context managers for
-every hook of every extension on every request. Merging three ``on_operation`` hooks into
-this one cut a verifySession request by 5 % of its instructions (callgrind, 400
-requests); folding the parser and validation caches in as well removed two more
-extensions from every request."""
+One extension with one hook, on purpose: Strawberry wraps every hook of every extension
+anew on every request. Merging three ``on_operation`` hooks cut a verifySession request
+by 5 % of its instructions (callgrind, 400 requests); folding in the parse and
+validation caches (schema/documents.py) removed two more extensions and two hooks."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
-from strawberry.extensions import ParserCache
+from strawberry.extensions import SchemaExtension
 
 from schema.audit import record
+from schema.documents import prepare
 from schema.errors import escaped, rewrite_errors
-from schema.guards import apply_limits, check_fields
-from schema.validation import DOCUMENTS, validate
+from schema.guards import apply_limits
 
 
-class OperationPolicy(ParserCache):
-    """Strawberry's parser cache (``on_parse``) with Tessera's policy around it."""
-
-    def __init__(self) -> None:
-        super().__init__(maxsize=DOCUMENTS)
-
+class OperationPolicy(SchemaExtension):
     async def on_operation(self) -> AsyncIterator[None]:
         started = time.perf_counter()
         execution_context = self.execution_context
         await apply_limits(execution_context)
         try:
+            prepared = prepare(execution_context)
+            if prepared is not None:
+                # Strawberry parses only without a document and validates only without
+                # errors set (an empty list: valid).
+                execution_context.graphql_document = prepared.document
+                execution_context.pre_execution_errors = prepared.errors
             yield
         except Exception as exc:
             mapped = escaped(exc)
@@ -39,10 +40,3 @@ class OperationPolicy(ParserCache):
             raise mapped from exc
         await rewrite_errors(execution_context)
         await record(execution_context, started)
-
-    def on_validate(self) -> Iterator[None]:
-        execution_context = self.execution_context
-        check_fields(execution_context)
-        # Strawberry skips its own validation when this is already set.
-        execution_context.pre_execution_errors = validate(execution_context)
-        yield
