@@ -28,8 +28,8 @@ from strawberry.http.ides import get_graphql_ide_html
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.types.graphql import OperationType
 
-from schema import schema
-from schema.context import Context
+from schema import audit, schema
+from schema.context import Context, client_ip
 from service import logs
 from service.errors import StartupError
 from service.settings import Settings, load_settings
@@ -52,6 +52,22 @@ def graphiql_html() -> str:
         "React.useState(parameters.headers)",
         f"React.useState(parameters.headers || {headers})",
     )
+
+
+def refusal(
+    scope: Scope,
+    status: int,
+    reason: str,
+    *,
+    text: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> Response:
+    """A plain-text refusal of a request no operation ran for, with its audit line.
+    ``reason`` is fixed text (the answer, unless ``text`` says otherwise)."""
+    settings: Settings = scope["app"].state.tessera.settings
+    client = client_ip(Request(scope), tuple(settings.trusted_proxies))
+    audit.refused(client, scope["method"], scope["path"], status, reason)
+    return PlainTextResponse(text or reason, status, headers)
 
 
 class BadRequest(Exception):
@@ -97,9 +113,8 @@ class GraphQLEndpoint:
         if request.method != "POST":
             if self._ide_html is not None and "text/html" in request.headers.get("accept", ""):
                 return HTMLResponse(self._ide_html)
-            return PlainTextResponse(
-                "Send GraphQL operations as POST application/json", 405, {"allow": "POST"}
-            )
+            reason = "Send GraphQL operations as POST application/json"
+            return refusal(request.scope, 405, reason, headers={"allow": "POST"})
         try:
             operation = _operation(await request.body())
             result = await schema.execute(
@@ -111,13 +126,15 @@ class GraphQLEndpoint:
                 operation_extensions=operation.extensions,
             )
         except BadRequest as exc:
-            return PlainTextResponse(str(exc), 400)
+            return refusal(request.scope, 400, str(exc))
         except MissingQueryError:
-            return PlainTextResponse("No GraphQL query found in the request", 400)
+            return refusal(request.scope, 400, "No GraphQL query found in the request")
         except CannotGetOperationTypeError as exc:
-            return PlainTextResponse(exc.as_http_error_reason(), 400)
+            # The answer may quote the operation name; the log line never does.
+            text = exc.as_http_error_reason()
+            return refusal(request.scope, 400, "Unknown or ambiguous operation", text=text)
         except InvalidOperationTypeError as exc:
-            return PlainTextResponse(exc.as_http_error_reason("POST"), 400)
+            return refusal(request.scope, 400, exc.as_http_error_reason("POST"))
         return Response(
             json.dumps(process_result(result), separators=(",", ":")),
             media_type="application/json",
@@ -160,7 +177,7 @@ class BodyLimit:
             await self._refuse(scope, receive, send)
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
-        response = PlainTextResponse("request body too large", status_code=413)
+        response = refusal(scope, 413, "request body too large")
         await response(scope, receive, send)
 
 
@@ -178,7 +195,7 @@ class JsonOnly:
                 (v for k, v in scope["headers"] if k == b"content-type"), b""
             ).decode("latin-1")
             if content_type.split(";")[0].strip().lower() != "application/json":
-                response = PlainTextResponse("POST bodies must be application/json", 415)
+                response = refusal(scope, 415, "POST bodies must be application/json")
                 await response(scope, receive, send)
                 return
         await self.app(scope, receive, send)
@@ -272,6 +289,7 @@ def serve(settings: Settings) -> int:
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level,
+        access_log=settings.access_log,
         server_header=False,
     )
     return 0

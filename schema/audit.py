@@ -1,5 +1,9 @@
-"""One structured audit line per GraphQL operation. Never a secret: the caller is named
-by key id or session id, and no argument value other than product/env/tag is logged."""
+"""One structured audit line per GraphQL operation, and one per request refused before
+any operation ran. Never a secret: the caller is named by key id or session id, and no
+argument value other than product/env/tag is logged.
+
+With uvicorn's access log off (the default, ``TESSERA_ACCESS_LOG``) these lines are the
+record of every request to ``/graphql``."""
 
 from __future__ import annotations
 
@@ -46,6 +50,26 @@ async def record(execution_context: ExecutionContext, started: float) -> None:
                 "caller": None if principal is None else principal.label,
                 "client": context.client_ip,
                 "duration_ms": round((time.perf_counter() - started) * 1000, 3),
+            },
+            separators=(",", ":"),
+        )
+    )
+
+
+def refused(client: str, method: str, path: str, status: int, reason: str) -> None:
+    """Write the audit line of a request refused before any GraphQL work (``reason``:
+    the fixed text the client was answered with, never request content)."""
+    if not audit_log.isEnabledFor(logging.INFO):
+        return
+    audit_log.info(
+        json.dumps(
+            {
+                "event": "refused",
+                "method": method,
+                "path": path,
+                "status": status,
+                "reason": reason,
+                "client": client,
             },
             separators=(",", ":"),
         )

@@ -57,6 +57,8 @@ class Settings(BaseSettings):
     master_key: SecretStr | None = None
     admin_key: SecretStr | None = None
     log_level: str = "info"
+    # uvicorn's line per request; the audit log already has one per request to /graphql.
+    access_log: bool = False
 
     # Limits.
     max_details_bytes: int = Field(default=4096, ge=2)

@@ -69,11 +69,8 @@ def test_cli_migrate_creates_the_configured_database(tmp_path: Path) -> None:
         assert [v for (v,) in db.execute("SELECT version FROM schema_migrations")] == [HEAD]
 
 
-def test_python_server_py_honours_the_settings(
-    tmp_path: Path, servers: list[Server], client: httpx.Client
-) -> None:
+def production_env(tmp_path: Path, database: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("TESSERA_")}
-    database = tmp_path / "db" / "served.db"
     env.update(
         {
             "TESSERA_MODE": "production",
@@ -83,6 +80,14 @@ def test_python_server_py_honours_the_settings(
             "TESSERA_ADMIN_KEY": generate_api_key(),
         }
     )
+    return env
+
+
+def test_python_server_py_honours_the_settings(
+    tmp_path: Path, servers: list[Server], client: httpx.Client
+) -> None:
+    database = tmp_path / "db" / "served.db"
+    env = production_env(tmp_path, database)
     server_py = Path(__file__).resolve().parents[1] / "server.py"
     server = Server(env, tmp_path, tmp_path / "log", command=[sys.executable, str(server_py)])
     servers.append(server)
@@ -93,3 +98,22 @@ def test_python_server_py_honours_the_settings(
     assert "graphiql" not in client.get(f"{server.url}/graphql").text.lower()
     assert database.exists()
     assert not (tmp_path / "data" / "master.key").exists()
+
+
+def test_serve_logs_one_line_per_request_access_log_only_when_asked(
+    tmp_path: Path, servers: list[Server], client: httpx.Client
+) -> None:
+    env = production_env(tmp_path, tmp_path / "served.db")
+    quiet = Server(env, tmp_path, tmp_path / "quiet.log")
+    loud = Server({**env, "TESSERA_ACCESS_LOG": "true"}, tmp_path, tmp_path / "loud.log")
+    servers += [quiet, loud]
+    for server in (quiet, loud):
+        server.wait_ready(client)
+        client.post(f"{server.url}/graphql", json={"query": "{ __typename }"})
+
+    def lines(server: Server, text: str) -> int:
+        return sum(text in line for line in server.output().splitlines())
+
+    assert lines(quiet, "tessera.audit:") == lines(loud, "tessera.audit:") == 1
+    assert lines(quiet, '"POST /graphql HTTP/1.1"') == 0
+    assert lines(loud, '"POST /graphql HTTP/1.1"') == 1

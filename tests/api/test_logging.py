@@ -112,3 +112,53 @@ async def test_security_events_are_logged(
     events = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert any("failed authentication" in e for e in events)
     assert any("refresh token reuse" in e for e in events)
+
+
+@pytest.mark.parametrize(
+    ("request_args", "status", "reason"),
+    [
+        ({"content": b"{" * 10, "headers": {"content-type": "application/json"}}, 400,
+         "Unable to parse request body as JSON"),
+        ({"content": b'{"query": "{ __typename }"}', "headers": {"content-type": "text/plain"}},
+         415, "POST bodies must be application/json"),
+        ({"content": b"x" * 70_000, "headers": {"content-type": "application/json"}}, 413,
+         "request body too large"),
+        ({"json": {"query": "{ __typename }", "operationName": "tsk_secretish_name"}}, 400,
+         "Unknown or ambiguous operation"),
+    ],
+    ids=["bad-json", "content-type", "too-large", "unknown-operation"],
+)  # fmt: skip
+async def test_refused_request_writes_one_audit_line_without_its_content(
+    api: Api,
+    caplog: pytest.LogCaptureFixture,
+    request_args: dict[str, Any],
+    status: int,
+    reason: str,
+) -> None:
+    caplog.set_level(logging.INFO, logger="tessera.audit")
+
+    response = await api.client.post("/graphql", **request_args)
+
+    lines = [json.loads(r.getMessage()) for r in caplog.records if r.name == "tessera.audit"]
+    assert response.status_code == status
+    assert lines == [
+        {
+            "event": "refused",
+            "method": "POST",
+            "path": "/graphql",
+            "status": status,
+            "reason": reason,
+            "client": "127.0.0.1",
+        }
+    ]
+    assert "tsk_secretish_name" not in caplog.text
+
+
+async def test_get_refused_writes_an_audit_line(api: Api, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="tessera.audit")
+
+    response = await api.client.get("/graphql")
+
+    [line] = [json.loads(r.getMessage()) for r in caplog.records if r.name == "tessera.audit"]
+    assert response.status_code == 405
+    assert (line["event"], line["method"], line["status"]) == ("refused", "GET", 405)
