@@ -111,7 +111,15 @@ class SessionVerification:
     session_id: str | None
     expires_at: datetime | None
     data: SessionData | None
-    session: Session | None
+    # Kept for ``session``, which most verifications do not select.
+    _record: strawberry.Private[SessionRecord | None]
+    _now: strawberry.Private[float]
+
+    @strawberry.field
+    def session(self) -> Session | None:
+        if self._record is None or self.data is None:
+            return None
+        return Session.of(self._record, self.data.details, self._now)
 
     @classmethod
     def of(cls, v: Verification, now: float) -> SessionVerification:
@@ -122,17 +130,17 @@ class SessionVerification:
                 session_id=None,
                 expires_at=None,
                 data=None,
-                session=None,
+                _record=None,
+                _now=now,
             )
-        details = v.details
-        session = Session.of(v.session, details, now)
         return cls(
             valid=True,
             reason=None,
             session_id=v.session.id,
             expires_at=utc(v.expires_at),
-            data=session.data,
-            session=session,
+            data=SessionData(user_id=v.session.user_id, details=v.details),
+            _record=v.session,
+            _now=now,
         )
 
 

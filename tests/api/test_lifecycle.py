@@ -233,6 +233,24 @@ async def test_refresh_forged_or_malformed_token_is_invalid_and_harmless(api: Ap
 # Revocation ---------------------------------------------------------------------------
 
 
+async def test_verify_with_activity_has_the_session_only_when_valid(
+    api: Api, clock: FrozenClock
+) -> None:
+    issued = await start(api)
+    clock.advance(5)
+
+    valid = await api.op("VerifySessionWithActivity", input={**SCOPE, "token": issued["token"]})
+    await revoke(api, sessionId=issued["sessionId"])
+    revoked = await api.op("VerifySessionWithActivity", input={**SCOPE, "token": issued["token"]})
+
+    session = valid["verifySession"]["session"]
+    assert session["id"] == issued["sessionId"] == valid["verifySession"]["sessionId"]
+    assert session["identifier"] == "u1" and session["active"] is True
+    assert session["refreshExpiresAt"] == issued["refreshExpiresAt"]
+    assert revoked["verifySession"]["session"] is None
+    assert revoked["verifySession"]["reason"] == "REVOKED"
+
+
 async def test_revoke_by_session_id_is_immediate_and_idempotent(api: Api) -> None:
     issued = await start(api)
     other = await start(api)
