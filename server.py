@@ -65,7 +65,7 @@ def refusal(
     """A plain-text refusal of a request no operation ran for, with its audit line.
     ``reason`` is fixed text (the answer, unless ``text`` says otherwise)."""
     settings: Settings = scope["app"].state.tessera.settings
-    client = client_ip(Request(scope), tuple(settings.trusted_proxies))
+    client = client_ip(Request(scope), settings.trusted_proxies)
     audit.refused(client, scope["method"], scope["path"], status, reason)
     return PlainTextResponse(text or reason, status, headers)
 

@@ -11,7 +11,6 @@ import json
 import logging
 import time
 
-from graphql import OperationDefinitionNode
 from strawberry.types.execution import ExecutionContext
 
 audit_log = logging.getLogger("tessera.audit")
@@ -28,21 +27,13 @@ async def record(execution_context: ExecutionContext, started: float) -> None:
         for e in (result.errors if result is not None and result.errors else [])
     ]
     outcome = (top or context.audit.outcomes or ["ok"])[0]
-    document = execution_context.graphql_document
-    fields: list[str] = []
-    if document is not None:
-        for definition in document.definitions:
-            if isinstance(definition, OperationDefinitionNode):
-                fields += [
-                    s.name.value for s in definition.selection_set.selections if hasattr(s, "name")
-                ]
     principal = await context.principal_or_none()
     audit_log.info(
         json.dumps(
             {
                 "event": "operation",
                 "operation": execution_context.operation_name,
-                "fields": fields,
+                "fields": context.audit.fields,
                 "product": context.audit.product,
                 "env": context.audit.env,
                 "tag": context.audit.tag,

@@ -71,13 +71,15 @@ class Audit:
     env: str | None = None
     tag: str | None = None
     outcomes: list[str] = field(default_factory=list)
+    # The root fields the document selects (schema/documents.py works them out once).
+    fields: tuple[str, ...] = ()
 
 
 class Context:
     def __init__(self, tessera: Tessera, request: Request) -> None:
         self.tessera = tessera
         self.request = request
-        self.client_ip = client_ip(request, tuple(tessera.settings.trusted_proxies))
+        self.client_ip = client_ip(request, tessera.settings.trusted_proxies)
         self.audit = Audit()
         self._principal: Principal | None = None
         self._failure: Exception | None = None

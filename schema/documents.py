@@ -12,7 +12,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import lru_cache
 
-from graphql import ASTValidationRule, DocumentNode, GraphQLError, GraphQLSchema, parse
+from graphql import (
+    ASTValidationRule,
+    DocumentNode,
+    GraphQLError,
+    GraphQLSchema,
+    OperationDefinitionNode,
+    parse,
+)
 from strawberry.schema.schema import validate_document
 from strawberry.types.execution import ExecutionContext
 
@@ -25,10 +32,12 @@ memory."""
 
 @dataclass(frozen=True, slots=True)
 class Prepared:
-    """A parsed document and its errors (none: an empty list)."""
+    """A parsed document, its errors (none: an empty list) and the root fields its
+    operations select (for the audit line)."""
 
     document: DocumentNode
     errors: list[GraphQLError]
+    fields: tuple[str, ...]
 
 
 @lru_cache(maxsize=DOCUMENTS)
@@ -40,6 +49,13 @@ def _prepare(
     max_fields: int,
 ) -> Prepared:
     document = parse(query, max_tokens=max_tokens)
+    fields = tuple(
+        selection.name.value
+        for definition in document.definitions
+        if isinstance(definition, OperationDefinitionNode)
+        for selection in definition.selection_set.selections
+        if hasattr(selection, "name")
+    )
     # Counted before validation, not as a rule: graphql-core's overlapping-fields rule
     # is quadratic in the fields of a selection set, so hundreds of repeated fields
     # would cost seconds before any rule could object.
@@ -48,8 +64,8 @@ def _prepare(
             f"the document selects more than {max_fields} fields",
             extensions={"code": "BAD_REQUEST"},
         )
-        return Prepared(document, [refusal])
-    return Prepared(document, validate_document(schema, document, rules))
+        return Prepared(document, [refusal], fields)
+    return Prepared(document, validate_document(schema, document, rules), fields)
 
 
 def prepare(execution_context: ExecutionContext) -> Prepared | None:

@@ -32,6 +32,7 @@ class OperationPolicy(SchemaExtension):
                 # errors set (an empty list: valid).
                 execution_context.graphql_document = prepared.document
                 execution_context.pre_execution_errors = prepared.errors
+                execution_context.context.audit.fields = prepared.fields
             yield
         except Exception as exc:
             mapped = escaped(exc)

@@ -80,7 +80,7 @@ class Settings(BaseSettings):
     # None: any origin in development, none in production.
     cors_origins: list[str] | None = None
     # Peers whose X-Forwarded-For is believed (IPs or CIDRs, e.g. your load balancer).
-    trusted_proxies: list[str] = Field(default_factory=list)
+    trusted_proxies: tuple[str, ...] = ()
 
     # Rate limits, in the `limits` library's notation ("100/minute"); empty disables one.
     rate_limit_verify_per_ip: str = "6000/minute"
@@ -113,7 +113,7 @@ class Settings(BaseSettings):
 
     @field_validator("trusted_proxies")
     @classmethod
-    def _check_proxies(cls, v: list[str]) -> list[str]:
+    def _check_proxies(cls, v: tuple[str, ...]) -> tuple[str, ...]:
         for net in v:
             ipaddress.ip_network(net, strict=False)
         return v

@@ -45,6 +45,7 @@ def test_documents_repeated_text_is_answered_from_the_cache() -> None:
     again = documents.prepare(_context(query))
 
     assert first is not None and again is first
+    assert first.fields == ("__typename",)
     assert documents.cache_info() == (hits + 1, misses)
 
 
