@@ -5,13 +5,20 @@ they fail: CI must not pass by silently testing one adapter."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
+import threading
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 import asyncpg
 import pytest
 
+from store import Store, open_store
 from store.migrations import HEAD
+
+T = TypeVar("T")
 
 POSTGRES_URL_VARIABLE = "TESSERA_TEST_DATABASE_URL"
 
@@ -79,3 +86,44 @@ def cluster_control() -> tuple[list[str], str]:
             pytest.skip("root without runuser cannot run pg_ctl as postgres")
         prefix = [runuser, "-u", "postgres", "--"]
     return [*prefix, pg_ctl], data
+
+
+def race_instances(
+    url: str,
+    racers: int,
+    action: Callable[[Store, int], Awaitable[T]],
+    *,
+    ready: Callable[[Store], Awaitable[object]] = lambda store: store.migrate(),
+) -> list[T]:
+    """``action(store, i)`` on ``racers`` store instances at the same moment, each on its
+    own thread, event loop and connection: a race between connections (or processes),
+    not between tasks sharing one. Each instance is made ``ready`` (migrated) before a
+    barrier releases them all. Returns the results; a racer's exception is raised."""
+    barrier = threading.Barrier(racers, timeout=30)
+    results: list[T] = []
+    errors: list[BaseException] = []
+
+    async def race(i: int) -> T:
+        instance = open_store(url)
+        try:
+            await ready(instance)
+            await asyncio.to_thread(barrier.wait)
+            return await action(instance, i)
+        finally:
+            await instance.close()
+
+    def run(i: int) -> None:
+        try:
+            results.append(asyncio.run(race(i)))
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(racers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    if errors:
+        raise errors[0]
+    assert len(results) == racers, "a racer did not finish"
+    return results

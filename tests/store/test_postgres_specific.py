@@ -28,7 +28,7 @@ from store import (
 )
 from store.migrations import HEAD, MIGRATIONS
 from store.postgres import PostgresStore
-from tests.databases import cluster_control, fresh_postgres_database
+from tests.databases import cluster_control, fresh_postgres_database, race_instances
 
 NOW = 1_800_000_000.25
 SECRET = "pa55-w0rd-not-for-logs"
@@ -159,32 +159,13 @@ async def test_migrate_concurrent_starts_all_reach_head_once(
 
 async def test_migrate_concurrent_starts_in_separate_threads(pg_url: str) -> None:
     racers = 4
-    barrier = threading.Barrier(racers, timeout=30)
-    results: list[int] = []
-    errors: list[BaseException] = []
 
-    async def start() -> int:
-        store = open_store(pg_url)
-        try:
-            await store.schema_version()  # connected before the race starts
-            await asyncio.to_thread(barrier.wait)
-            return await store.migrate()
-        finally:
-            await store.close()
+    async def migrate(store: Store, i: int) -> int:
+        return await store.migrate()
 
-    def run() -> None:
-        try:
-            results.append(asyncio.run(start()))
-        except BaseException as exc:
-            errors.append(exc)
+    # Connected, not migrated, before the race starts.
+    results = race_instances(pg_url, racers, migrate, ready=lambda store: store.schema_version())
 
-    threads = [threading.Thread(target=run) for _ in range(racers)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=60)
-
-    assert errors == []
     assert results == [HEAD] * racers
 
 

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
-import threading
-
-from store import ConfigValues, NewSession, SessionRecord, Store, open_store
+from store import ConfigValues, NewSession, SessionRecord, Store
+from tests.databases import race_instances
 
 
 async def seed_session(
@@ -53,35 +51,12 @@ async def test_rotate_refresh_race_across_connections_has_one_winner(
 ) -> None:
     await seed_session(store, "sess-1")
     racers = 8
-    barrier = threading.Barrier(racers, timeout=30)
-    outcomes: list[SessionRecord | None] = []
-    errors: list[BaseException] = []
 
-    # One instance per thread, each on its own event loop and connection: the race is
-    # between connections (or processes), not tasks sharing one.
-    async def redeem() -> SessionRecord | None:
-        instance = open_store(database_url)
-        try:
-            await instance.migrate()
-            await asyncio.to_thread(barrier.wait)
-            return await instance.rotate_refresh("sess-1", 0, b"h1" * 16, 4700.0, 1100.0)
-        finally:
-            await instance.close()
+    async def redeem(instance: Store, i: int) -> SessionRecord | None:
+        return await instance.rotate_refresh("sess-1", 0, b"h1" * 16, 4700.0, 1100.0)
 
-    def run() -> None:
-        try:
-            outcomes.append(asyncio.run(redeem()))
-        except BaseException as exc:
-            errors.append(exc)
+    outcomes = race_instances(database_url, racers, redeem)
 
-    threads = [threading.Thread(target=run) for _ in range(racers)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=60)
-
-    assert errors == []
-    assert len(outcomes) == racers
     winners = [row for row in outcomes if row is not None]
     assert len(winners) == 1
     assert winners[0].refresh_generation == 1

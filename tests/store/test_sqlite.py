@@ -7,11 +7,9 @@ PostgreSQL has is in test_postgres_specific.py."""
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import os
 import sqlite3
-import threading
 from pathlib import Path
 
 import asyncpg
@@ -30,6 +28,7 @@ from store import (
 )
 from store.migrations import HEAD, MIGRATIONS
 from store.sqlite import SqliteStore
+from tests.databases import race_instances
 from tests.store.conftest import OpenStore
 
 NOW = 1_800_000_000.25
@@ -359,33 +358,12 @@ async def test_insert_active_key_concurrent_instances_one_active_key(
 ) -> None:
     product = await store.insert_product("my-app", "My App", ENVS, NOW)
     racers = 4
-    barrier = threading.Barrier(racers)
-    results: list[KeyRecord] = []
-    errors: list[BaseException] = []
 
-    async def race(kid: str) -> KeyRecord:
-        instance = open_store(database_url)
-        try:
-            await instance.migrate()
-            await asyncio.to_thread(barrier.wait)
-            return await instance.insert_active_key(key_record(product.id, kid=kid))
-        finally:
-            await instance.close()
+    async def insert(instance: Store, i: int) -> KeyRecord:
+        return await instance.insert_active_key(key_record(product.id, kid=f"kid-{i}"))
 
-    def run(kid: str) -> None:
-        try:
-            results.append(asyncio.run(race(kid)))
-        except BaseException as exc:
-            errors.append(exc)
+    results = race_instances(database_url, racers, insert)
 
-    threads = [threading.Thread(target=run, args=(f"kid-{i}",)) for i in range(racers)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=10)
-
-    assert errors == []
-    assert len(results) == racers
     # Every racer was told the same key, and it is the ring's only active key.
     assert len({r.kid for r in results}) == 1
     ring = await store.list_keys(product.id, "prd")
