@@ -34,6 +34,7 @@ DETAILS_SCHEMA: dict[str, Any] = {
 }
 # Seeded sessions: live (so the sweeper leaves them alone) for this long.
 SEED_LIFETIME_SECONDS = 30 * 86_400
+SEED_DETAILS = '{"username":"seeded","email":"seeded@example.com","plan":"free"}'
 CREATE_BATCH = 64
 
 
@@ -124,7 +125,7 @@ def seed_sqlite(path: Path, count: int, product_id: int, config_id: int) -> floa
                 product_id,
                 ENV,
                 config_id,
-                '{"username":"seeded","email":"seeded@example.com","plan":"free"}',
+                SEED_DETAILS,
                 now,
                 now,
                 now,
@@ -163,7 +164,7 @@ async def seed_postgres(url: str, count: int, product_id: int, config_id: int) -
             product_id,
             ENV,
             config_id,
-            '{"username":"seeded","email":"seeded@example.com","plan":"free"}',
+            SEED_DETAILS,
             now,
             float(SEED_LIFETIME_SECONDS),
         )
