@@ -1,4 +1,4 @@
-"""The layering rule of DESIGN.md §1, read from the source with ``ast``.
+"""The layering rule of the README's Layout section, read from the source with ``ast``.
 
 ``server -> schema -> resolvers -> service -> store``: service/ knows nothing of GraphQL
 or HTTP, store/ knows nothing of the service, resolvers/ never reach back to the server,
@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("service", "store", "resolvers", "schema")
 TOP_MODULES = ("server", "cli")
 WEB = frozenset({"strawberry", "starlette", "uvicorn", "graphql", "schema", "resolvers", "server"})
-# Table definitions and Alembic migrations may use SQLAlchemy (DESIGN.md §6); they run
+# Table definitions and Alembic migrations may use SQLAlchemy; they run
 # at migrate time, never on a request, so the request-path check does not enter them.
 MIGRATION_ONLY = ("store.migrations", "store.tables", "store.alembic")
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from graphql import parse, validate
+from graphql import FragmentDefinitionNode, OperationDefinitionNode, parse, print_ast, validate
 
 from schema import schema
 from schema.errors import ErrorCode
 from service import errors as svc
-from tests.operations import OPERATIONS, operation
+from tests.operations import OPERATIONS
 
 SDL = Path(__file__).resolve().parents[2] / "graphql" / "schema.graphql"
 
@@ -23,12 +23,29 @@ def test_schema_graphql_matches_code() -> None:
     )
 
 
-@pytest.mark.parametrize("path", sorted(OPERATIONS.glob("*.graphql")), ids=lambda p: p.stem)
-def test_operation_document_is_valid(path: Path) -> None:
-    document = parse(operation(path.stem))
-    if all(d.kind == "fragment_definition" for d in document.definitions):
-        return  # a fragment file is validated through the operations that import it
+DOCUMENTS = sorted(OPERATIONS.glob("*.graphql"))
+
+
+@pytest.mark.parametrize("path", DOCUMENTS, ids=lambda p: p.stem)
+def test_operation_document_runs_as_written(path: Path) -> None:
+    # The file's own text, no preprocessing: pasted into GraphiQL or curl it must run, so
+    # it holds one operation named after the file and every fragment it spreads.
+    document = parse(path.read_text())
+
+    operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
+    assert [o.name.value for o in operations if o.name] == [path.stem]
     assert validate(schema._schema, document) == []
+
+
+def test_fragment_repeated_across_documents_is_the_same_everywhere() -> None:
+    copies: dict[str, dict[str, list[str]]] = {}
+    for path in DOCUMENTS:
+        for definition in parse(path.read_text()).definitions:
+            if isinstance(definition, FragmentDefinitionNode):
+                text = print_ast(definition)
+                copies.setdefault(definition.name.value, {}).setdefault(text, []).append(path.stem)
+
+    assert {name: list(texts.values()) for name, texts in copies.items() if len(texts) > 1} == {}
 
 
 def _subclasses(cls: type[svc.TesseraError]) -> list[type[svc.TesseraError]]:
