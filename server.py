@@ -31,7 +31,7 @@ from strawberry.types.graphql import OperationType
 from schema import audit, schema
 from schema.context import Context, client_ip
 from service import logs
-from service.errors import StartupError
+from service.errors import RequestErrorCode, StartupError
 from service.settings import Settings, load_settings
 from service.tessera import Tessera
 
@@ -64,10 +64,23 @@ def refusal(
 ) -> Response:
     """A plain-text refusal of a request no operation ran for, with its audit line.
     ``reason`` is fixed text (the answer, unless ``text`` says otherwise)."""
+    _audit_refused(scope, status, reason)
+    return PlainTextResponse(text or reason, status, headers)
+
+
+def bad_request(scope: Scope, reason: str, *, text: str | None = None) -> Response:
+    """A 400 for a POST to /graphql that no operation ran for, as a GraphQL response:
+    one error, coded ``BAD_REQUEST``, which GraphQL clients and gateways read as such.
+    With its audit line, as ``refusal``."""
+    _audit_refused(scope, 400, reason)
+    error = {"message": text or reason, "extensions": {"code": RequestErrorCode.BAD_REQUEST}}
+    return JSONResponse({"errors": [error]}, 400)
+
+
+def _audit_refused(scope: Scope, status: int, reason: str) -> None:
     settings: Settings = scope["app"].state.tessera.settings
     client = client_ip(Request(scope), settings.trusted_proxies)
     audit.refused(client, scope["method"], scope["path"], status, reason)
-    return PlainTextResponse(text or reason, status, headers)
 
 
 class BadRequest(Exception):
@@ -126,15 +139,16 @@ class GraphQLEndpoint:
                 operation_extensions=operation.extensions,
             )
         except BadRequest as exc:
-            return refusal(request.scope, 400, str(exc))
+            return bad_request(request.scope, str(exc))
         except MissingQueryError:
-            return refusal(request.scope, 400, "No GraphQL query found in the request")
+            return bad_request(request.scope, "No GraphQL query found in the request")
         except CannotGetOperationTypeError as exc:
-            # The answer may quote the operation name; the log line never does.
+            # Unknown, or several and none named (schema/documents.py). The answer may
+            # quote the operation name; the log line never does.
             text = exc.as_http_error_reason()
-            return refusal(request.scope, 400, "Unknown or ambiguous operation", text=text)
+            return bad_request(request.scope, "Unknown or ambiguous operation", text=text)
         except InvalidOperationTypeError as exc:
-            return refusal(request.scope, 400, exc.as_http_error_reason("POST"))
+            return bad_request(request.scope, exc.as_http_error_reason("POST"))
         return Response(
             json.dumps(process_result(result), separators=(",", ":")),
             media_type="application/json",

@@ -13,6 +13,8 @@ import time
 
 from strawberry.types.execution import ExecutionContext
 
+from service.errors import RequestErrorCode
+
 audit_log = logging.getLogger("tessera.audit")
 
 
@@ -23,7 +25,7 @@ async def record(execution_context: ExecutionContext, started: float) -> None:
     context = execution_context.context
     result = execution_context.result
     top = [
-        (e.extensions or {}).get("code", "GRAPHQL_VALIDATION_FAILED")
+        (e.extensions or {}).get("code", RequestErrorCode.GRAPHQL_VALIDATION_FAILED)
         for e in (result.errors if result is not None and result.errors else [])
     ]
     outcome = (top or context.audit.outcomes or ["ok"])[0]

@@ -5,39 +5,119 @@ its verdict; the policy's operation hook hands both to Strawberry, which then ne
 parses nor validates again. Strawberry's ``ParserCache`` and ``ValidationCache`` would
 do the same as two more extensions, and every extension hook is wrapped anew on every
 request; the validation cache also hashes the parsed document, which graphql-core does
-by walking every node of it on each lookup."""
+by walking every node of it on each lookup.
+
+The verdict is final when cached: every error carries its ``extensions.code``, and a
+document a guard refused carries only its refusals (schema/guards.py)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 
 from graphql import (
     ASTValidationRule,
     DocumentNode,
+    FieldNode,
+    FragmentDefinitionNode,
+    FragmentSpreadNode,
     GraphQLError,
     GraphQLSchema,
+    InlineFragmentNode,
     OperationDefinitionNode,
+    SelectionSetNode,
     parse,
 )
+from strawberry.schema.exceptions import CannotGetOperationTypeError
 from strawberry.schema.schema import validate_document
 from strawberry.types.execution import ExecutionContext
 
-from schema.guards import count_fields
+from schema.guards import Refusal, count_fields
+from service.errors import RequestErrorCode
 
 DOCUMENTS = 1024
 """Distinct query texts kept; bounded so unique documents from clients cannot grow
 memory."""
 
 
+class UnknownOperation(CannotGetOperationTypeError):
+    """The request names an operation its document does not have, or names none while
+    the document has several. Raised through the operation like Strawberry's own
+    error; the HTTP endpoint (server.py) answers it with a 400."""
+
+    def as_http_error_reason(self) -> str:
+        if self.operation_name is None:
+            return "Name the operation to run in operationName: the document has not exactly one"
+        return super().as_http_error_reason()
+
+
 @dataclass(frozen=True, slots=True)
 class Prepared:
-    """A parsed document, its errors (none: an empty list) and the root fields its
-    operations select (for the audit line)."""
+    """A parsed document, its errors (none: an empty list) and the root fields of each
+    of its operations (for the audit line): by name, and under ``None`` as well when
+    the document has only one operation — the one a request naming none runs."""
 
     document: DocumentNode
     errors: list[GraphQLError]
-    fields: tuple[str, ...]
+    operations: Mapping[str | None, tuple[str, ...]]
+
+    def fields(self, operation_name: str | None) -> tuple[str, ...]:
+        """The root fields of the operation a request naming ``operation_name`` runs;
+        ``UnknownOperation`` when that names no single operation of the document."""
+        fields = self.operations.get(operation_name)
+        if fields is None:
+            raise UnknownOperation(operation_name)
+        return fields
+
+
+def _root_fields(
+    selection_set: SelectionSetNode,
+    fragments: Mapping[str, FragmentDefinitionNode],
+    spread: set[str],
+) -> Iterator[str]:
+    """The fields a root selection set selects, through its fragments (each spread once:
+    a cyclic or repeated spread adds nothing, and validation reports the cycle)."""
+    for selection in selection_set.selections:
+        if isinstance(selection, FieldNode):
+            yield selection.name.value
+        elif isinstance(selection, InlineFragmentNode):
+            yield from _root_fields(selection.selection_set, fragments, spread)
+        elif isinstance(selection, FragmentSpreadNode):
+            fragment = fragments.get(selection.name.value)
+            if fragment is not None and fragment.name.value not in spread:
+                spread.add(fragment.name.value)
+                yield from _root_fields(fragment.selection_set, fragments, spread)
+
+
+def _operations(document: DocumentNode) -> dict[str | None, tuple[str, ...]]:
+    fragments = {
+        d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
+    }
+    operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
+    found: dict[str | None, tuple[str, ...]] = {}
+    for definition in operations:
+        fields = tuple(_root_fields(definition.selection_set, fragments, set()))
+        if definition.name is not None:
+            found.setdefault(definition.name.value, fields)
+        if len(operations) == 1:
+            found[None] = fields
+    return found
+
+
+def _verdict(errors: list[GraphQLError]) -> list[GraphQLError]:
+    """The refusals alone if a guard refused the document; otherwise every error, coded
+    as a validation failure."""
+    refusals: list[GraphQLError] = [e for e in errors if isinstance(e, Refusal)]
+    if refusals:
+        return refusals
+    for error in errors:
+        if not (error.extensions or {}).get("code"):
+            error.extensions = {
+                **(error.extensions or {}),
+                "code": RequestErrorCode.GRAPHQL_VALIDATION_FAILED,
+            }
+    return errors
 
 
 @lru_cache(maxsize=DOCUMENTS)
@@ -49,23 +129,18 @@ def _prepare(
     max_fields: int,
 ) -> Prepared:
     document = parse(query, max_tokens=max_tokens)
-    fields = tuple(
-        selection.name.value
-        for definition in document.definitions
-        if isinstance(definition, OperationDefinitionNode)
-        for selection in definition.selection_set.selections
-        if hasattr(selection, "name")
-    )
+    operations = _operations(document)
     # Counted before validation, not as a rule: graphql-core's overlapping-fields rule
     # is quadratic in the fields of a selection set, so hundreds of repeated fields
     # would cost seconds before any rule could object.
     if count_fields(document, max_fields) > max_fields:
-        refusal = GraphQLError(
+        refusal = Refusal(
             f"the document selects more than {max_fields} fields",
-            extensions={"code": "BAD_REQUEST"},
+            None,
+            RequestErrorCode.BAD_REQUEST,
         )
-        return Prepared(document, [refusal], fields)
-    return Prepared(document, validate_document(schema, document, rules), fields)
+        return Prepared(document, [refusal], operations)
+    return Prepared(document, _verdict(validate_document(schema, document, rules)), operations)
 
 
 def prepare(execution_context: ExecutionContext) -> Prepared | None:
@@ -85,6 +160,13 @@ def prepare(execution_context: ExecutionContext) -> Prepared | None:
         )
     except GraphQLError:
         return None
+
+
+def requested_operation(execution_context: ExecutionContext) -> str | None:
+    """The ``operationName`` the request sent. Strawberry's ``operation_name`` falls
+    back to the document's first operation, which would run the first of several
+    operations when the request names none (GraphQL over HTTP: a request error)."""
+    return execution_context._provided_operation_name
 
 
 def cache_info() -> tuple[int, int]:

@@ -4,17 +4,17 @@ Expected outcomes of mutations are union members implementing ``Error``; the
 ``exception_handlers`` below turn service exceptions into them. Everything else that
 escapes a resolver becomes a top-level error through ``rewrite_errors``: access failures
 keep their code (``UNAUTHENTICATED``, ``FORBIDDEN``), other expected errors keep theirs,
-and anything unexpected is masked as ``INTERNAL_SERVER_ERROR`` and logged server-side."""
+and anything unexpected is masked as ``INTERNAL_SERVER_ERROR`` and logged server-side.
+Every top-level error leaves with an ``extensions.code`` (``top_level``)."""
 
 from __future__ import annotations
 
 import logging
 import re
-from enum import Enum
 from typing import Any
 
 import strawberry
-from graphql import GraphQLError
+from graphql import GraphQLError, GraphQLSyntaxError
 from strawberry.exceptions import MissingQueryError
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.types.execution import ExecutionContext
@@ -22,26 +22,19 @@ from strawberry.types.field import StrawberryField
 from strawberry.types.info import Info
 
 from service import errors as svc
+from service.errors import ErrorCode, RequestErrorCode
 from store.errors import StoreUnavailable
 
 log = logging.getLogger("tessera.graphql")
 
-
-@strawberry.enum
-class ErrorCode(Enum):
-    ALREADY_EXISTS = "ALREADY_EXISTS"
-    INVALID_INPUT = "INVALID_INPUT"
-    NOT_FOUND = "NOT_FOUND"
-    PRODUCT_NOT_FOUND = "PRODUCT_NOT_FOUND"
-    ENV_NOT_FOUND = "ENV_NOT_FOUND"
-    SESSION_CONFIG_NOT_FOUND = "SESSION_CONFIG_NOT_FOUND"
-    SCHEMA_VALIDATION_FAILED = "SCHEMA_VALIDATION_FAILED"
-    SELECTOR_UNRESOLVED = "SELECTOR_UNRESOLVED"
-    REFRESH_TOKEN_INVALID = "REFRESH_TOKEN_INVALID"  # noqa: S105 - an error code
-    REFRESH_TOKEN_EXPIRED = "REFRESH_TOKEN_EXPIRED"  # noqa: S105 - an error code
-    REFRESH_TOKEN_REUSED = "REFRESH_TOKEN_REUSED"  # noqa: S105 - an error code
-    SESSION_REVOKED = "SESSION_REVOKED"
-    WRONG_SESSION = "WRONG_SESSION"
+# The service's enumerations themselves become the GraphQL enums, so no list of codes
+# is written twice (RequestErrorCode is listed in the schema's types: no field returns it).
+strawberry.enum(ErrorCode, description="The code of an expected error.")
+strawberry.enum(
+    RequestErrorCode,
+    description="The `extensions.code` of a top-level error. A field without an error "
+    "union that fails with an expected error carries that error's `ErrorCode` instead.",
+)
 
 
 @strawberry.interface(description="Implemented by every expected error a mutation returns.")
@@ -82,10 +75,16 @@ class _Handler:
 
     error_type: Any
 
-    def handle(self, exception: svc.TesseraError, *, field: StrawberryField, info: Info) -> Any:
+    def handle(
+        self,
+        exception: svc.NotFound | svc.AlreadyExists | svc.SessionError,
+        *,
+        field: StrawberryField,
+        info: Info,
+    ) -> Any:
         info.context.audit.outcomes.append(exception.code)
         return self.error_type(
-            code=ErrorCode(exception.code), message=exception.message, field=exception.field
+            code=exception.code, message=exception.message, field=exception.field
         )
 
 
@@ -109,7 +108,7 @@ class InvalidInputHandler(strawberry.ExceptionHandler[svc.InvalidInput, InvalidI
     ) -> InvalidInputError:
         info.context.audit.outcomes.append(exception.code)
         return InvalidInputError(
-            code=ErrorCode(exception.code),
+            code=exception.code,
             message=exception.message,
             field=exception.field,
             field_errors=[
@@ -124,10 +123,8 @@ EXCEPTION_HANDLERS = (
     InvalidInputHandler(),
     SessionErrorHandler(),
 )
-ERROR_TYPES = (NotFoundError, AlreadyExistsError, InvalidInputError, SessionError)
+ERROR_TYPES = (NotFoundError, AlreadyExistsError, InvalidInputError, SessionError, RequestErrorCode)
 
-INTERNAL = "INTERNAL_SERVER_ERROR"
-UNAVAILABLE = "SERVICE_UNAVAILABLE"
 # Raised through the operation on purpose; the HTTP endpoint (server.py) answers them
 # with 400s.
 _HTTP_REFUSALS = (MissingQueryError, CannotGetOperationTypeError, InvalidOperationTypeError)
@@ -136,18 +133,57 @@ _HTTP_REFUSALS = (MissingQueryError, CannotGetOperationTypeError, InvalidOperati
 _SUGGESTION = re.compile(r"\s*Did you mean [^?]*\?")
 
 
+def _code(error: GraphQLError) -> str | None:
+    code: str | None = (error.extensions or {}).get("code")
+    return code
+
+
+def _uncoded(error: GraphQLError) -> RequestErrorCode:
+    """The code of a GraphQL error that nothing coded: schema/documents.py codes every
+    validation error and refusal of a document it prepared, so what is left is a
+    document that does not parse, a request error graphql-core raises as execution
+    starts, or an error a resolver raised as a GraphQL error."""
+    if isinstance(error, GraphQLSyntaxError):
+        # graphql-core ends the message of each of its parser limits (tokens, nesting,
+        # source length) so: a limit, not a mistake in the document.
+        if error.message.endswith("Parsing aborted."):
+            return RequestErrorCode.BAD_REQUEST
+        return RequestErrorCode.GRAPHQL_PARSE_FAILED
+    if error.path is None:
+        # The unknown/ambiguous operation errors never get here (UnknownOperation).
+        return RequestErrorCode.BAD_USER_INPUT  # variables that do not coerce
+    return RequestErrorCode.INTERNAL_SERVER_ERROR
+
+
+def _internal(error: GraphQLError) -> GraphQLError:
+    return GraphQLError(
+        "Internal server error.",
+        nodes=error.nodes,
+        path=error.path,
+        extensions={"code": RequestErrorCode.INTERNAL_SERVER_ERROR},
+    )
+
+
 def top_level(error: GraphQLError, *, suggestions: bool) -> GraphQLError:
-    """The client-facing form of one top-level error."""
+    """The client-facing form of one top-level error, always with a code."""
     original = error.original_error
     if original is None or isinstance(original, GraphQLError):
         # Syntax/validation errors and errors raised as GraphQLError on purpose.
-        if suggestions or "Did you mean" not in error.message:
+        code = _code(error) or _uncoded(error)
+        if code == RequestErrorCode.INTERNAL_SERVER_ERROR:
+            return _internal(error)
+        message = error.message
+        if not suggestions and "Did you mean" in message:
+            message = _SUGGESTION.sub("", message)
+        if message == error.message and code == _code(error):
             return error
         return GraphQLError(
-            _SUGGESTION.sub("", error.message),
+            message,
             nodes=error.nodes,
+            source=error.source,
+            positions=error.positions,
             path=error.path,
-            extensions=error.extensions,
+            extensions={**(error.extensions or {}), "code": code},
         )
     if isinstance(original, StoreUnavailable):
         # Expected while the database is down: say so plainly so clients retry,
@@ -156,7 +192,7 @@ def top_level(error: GraphQLError, *, suggestions: bool) -> GraphQLError:
             "the database is unavailable; retry later",
             nodes=error.nodes,
             path=error.path,
-            extensions={"code": UNAVAILABLE},
+            extensions={"code": RequestErrorCode.SERVICE_UNAVAILABLE},
         )
     if isinstance(original, svc.TesseraError):
         extensions: dict[str, Any] = {"code": original.code}
@@ -165,12 +201,7 @@ def top_level(error: GraphQLError, *, suggestions: bool) -> GraphQLError:
         return GraphQLError(
             original.message, nodes=error.nodes, path=error.path, extensions=extensions
         )
-    return GraphQLError(
-        "Internal server error.",
-        nodes=error.nodes,
-        path=error.path,
-        extensions={"code": INTERNAL},
-    )
+    return _internal(error)
 
 
 def escaped(exc: Exception) -> Exception | None:
@@ -212,7 +243,10 @@ def log_errors(errors: list[GraphQLError]) -> None:
     of the service and are left to the access log."""
     for error in errors:
         original = error.original_error
-        if original is None or isinstance(original, GraphQLError | svc.TesseraError):
+        if original is None or isinstance(original, svc.TesseraError):
+            continue
+        # A GraphQL error a resolver raised without a code is masked (``top_level``).
+        if isinstance(original, GraphQLError) and (error.path is None or _code(error)):
             continue
         if isinstance(original, StoreUnavailable):
             log.warning("database unavailable: %s", original)

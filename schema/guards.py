@@ -1,5 +1,6 @@
 """Limits on what a document may ask for: depth, aliases, directives, tokens, and
-introspection in production.
+introspection in production. Each refusal is one ``Refusal`` error with its code
+(``BAD_REQUEST`` for a limit, ``GRAPHQL_VALIDATION_FAILED`` for introspection).
 
 The validation rules are built once per set of limits and reused, so the validation
 cache (keyed by the rule tuple) keeps hitting; constructing Strawberry's
@@ -28,14 +29,29 @@ from graphql import (
     FragmentSpreadNode,
     GraphQLError,
     InlineFragmentNode,
+    Node,
     OperationDefinitionNode,
     SelectionSetNode,
     ValidationContext,
 )
-from graphql.validation import NoSchemaIntrospectionCustomRule
+from graphql.language.visitor import BREAK
 from strawberry.types.execution import ExecutionContext
 
+from service.errors import RequestErrorCode
 from service.settings import Settings
+
+
+class Refusal(GraphQLError):
+    """A document refused by a limit or by the introspection rule. A refused document
+    is answered with its refusals alone (schema/documents.py): whatever else is wrong
+    with it is beside the point, and in production would describe the schema."""
+
+    def __init__(self, message: str, node: Node | None, code: RequestErrorCode) -> None:
+        super().__init__(message, node, extensions={"code": code})
+
+
+def _limit(message: str, node: Node | None = None) -> Refusal:
+    return Refusal(message, node, RequestErrorCode.BAD_REQUEST)
 
 
 class _Measure:
@@ -109,7 +125,7 @@ def depth_validator(max_depth: int) -> type[ASTValidationRule]:
                 if measure.depth(definition.selection_set) > max_depth:
                     name = definition.name.value if definition.name else "anonymous"
                     self.report_error(
-                        GraphQLError(
+                        _limit(
                             f"'{name}' exceeds maximum operation depth of {max_depth}",
                             definition,
                         )
@@ -129,7 +145,7 @@ def aliases_validator(max_aliases: int) -> type[ASTValidationRule]:
                 if isinstance(d, OperationDefinitionNode)
             )
             if total > max_aliases:
-                self.report_error(GraphQLError(f"{total} aliases found. Allowed: {max_aliases}"))
+                self.report_error(_limit(f"{total} aliases found. Allowed: {max_aliases}"))
 
     return MaxAliases
 
@@ -146,10 +162,31 @@ def directives_validator(max_directives: int) -> type[ASTValidationRule]:
             self.count += 1
             if self.count == max_directives + 1:
                 self.report_error(
-                    GraphQLError(f"the document uses more than {max_directives} directives", node)
+                    _limit(f"the document uses more than {max_directives} directives", node)
                 )
 
     return MaxDirectives
+
+
+class NoIntrospection(ASTValidationRule):
+    """Introspection refused with one error. graphql-core's
+    ``NoSchemaIntrospectionCustomRule`` reports every field of an introspection type,
+    39 errors for a standard introspection query. ``__schema`` and ``__type`` are the
+    only ways in (elsewhere they are unknown fields); ``__typename`` is not
+    introspection of the schema, and clients add it everywhere."""
+
+    def enter_field(self, node: FieldNode, *_args: Any) -> Any:
+        if node.name.value not in ("__schema", "__type"):
+            return None
+        self.report_error(
+            Refusal(
+                "GraphQL introspection is not allowed for this caller, but the document "
+                f"asks for {node.name.value}",
+                node,
+                RequestErrorCode.GRAPHQL_VALIDATION_FAILED,
+            )
+        )
+        return BREAK
 
 
 @cache
@@ -163,7 +200,7 @@ def rules(
         directives_validator(max_directives),
     ]
     if not introspection:
-        built.append(NoSchemaIntrospectionCustomRule)
+        built.append(NoIntrospection)
     return tuple(built)
 
 

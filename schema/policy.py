@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator
 from strawberry.extensions import SchemaExtension
 
 from schema.audit import record
-from schema.documents import prepare
+from schema.documents import prepare, requested_operation
 from schema.errors import escaped, rewrite_errors
 from schema.guards import apply_limits
 
@@ -32,7 +32,9 @@ class OperationPolicy(SchemaExtension):
                 # errors set (an empty list: valid).
                 execution_context.graphql_document = prepared.document
                 execution_context.pre_execution_errors = prepared.errors
-                execution_context.context.audit.fields = prepared.fields
+                # Raises for an unknown or ambiguous operation before anything runs.
+                fields = prepared.fields(requested_operation(execution_context))
+                execution_context.context.audit.fields = fields
             yield
         except Exception as exc:
             mapped = escaped(exc)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from enum import Enum
 from typing import Annotated
 
 import strawberry
@@ -13,6 +12,7 @@ from schema.errors import InvalidInputError, NotFoundError, SessionError
 from schema.inputs import input_type
 from schema.scalars import JSON, utc
 from service.sessions import IssuedTokens, SessionPage, Verification
+from service.tokens import Reason
 from store import SessionRecord
 
 
@@ -87,13 +87,9 @@ class Session:
         )
 
 
-@strawberry.enum(description="Why a token is not valid; deliberately coarse.")
-class VerificationReason(Enum):
-    MALFORMED = "MALFORMED"
-    INVALID = "INVALID"
-    WRONG_SESSION = "WRONG_SESSION"
-    EXPIRED = "EXPIRED"
-    REVOKED = "REVOKED"
+strawberry.enum(
+    Reason, name="VerificationReason", description="Why a token is not valid; deliberately coarse."
+)
 
 
 @input_type
@@ -107,7 +103,7 @@ class VerifySessionInput:
 @strawberry.type
 class SessionVerification:
     valid: bool
-    reason: VerificationReason | None
+    reason: Reason | None
     session_id: str | None
     expires_at: datetime | None
     data: SessionData | None
@@ -126,7 +122,7 @@ class SessionVerification:
         if not v.valid or v.session is None or v.expires_at is None:
             return cls(
                 valid=False,
-                reason=VerificationReason(v.reason),
+                reason=v.reason,
                 session_id=None,
                 expires_at=None,
                 data=None,

@@ -67,7 +67,7 @@ class Verification:
     """Outcome of ``verify``. ``reason`` is set exactly when ``valid`` is false."""
 
     valid: bool
-    reason: str | None = None
+    reason: tokens.Reason | None = None
     session: SessionRecord | None = None
     expires_at: float | None = None
 
@@ -449,26 +449,26 @@ class Sessions:
     async def _verify(self, product: str, env: str, tag: str, token: str) -> Verification:
         token_tag, compact = tokens.split(token, self._max_token_length)
         if token_tag != tag:
-            raise tokens.BadToken("WRONG_SESSION")
+            raise tokens.BadToken(tokens.Reason.WRONG_SESSION)
         # No product/env/tag that is not a slug can exist; checking here also keeps
         # strings the store cannot encode (lone surrogates) away from it.
         if not (SLUG.fullmatch(product) and SLUG.fullmatch(env) and SLUG.fullmatch(tag)):
-            raise tokens.BadToken("WRONG_SESSION")
+            raise tokens.BadToken(tokens.Reason.WRONG_SESSION)
         # The token's own ring (found by its kid) decides between INVALID and
         # WRONG_SESSION, so the answer never depends on whether the product, env or
         # tag asked about exists.
         kid = tokens.unverified_kid(compact)
         owner = None if kid is None else await self._keyrings.owner(kid)
         if owner is None:
-            raise tokens.BadToken("INVALID")
+            raise tokens.BadToken(tokens.Reason.INVALID)
         resolved = await self._catalog.resolve_existing(product, env, tag)
         if resolved is None or (resolved[0].id, env) != owner:
-            raise tokens.BadToken("WRONG_SESSION")
+            raise tokens.BadToken(tokens.Reason.WRONG_SESSION)
         product_rec, config = resolved
         assert kid is not None  # an owner was found for it
         ring = await self._keyrings.for_verify(product_rec.id, env, kid)
         if ring is None:
-            raise tokens.BadToken("INVALID")
+            raise tokens.BadToken(tokens.Reason.INVALID)
         claims = tokens.decrypt(compact, ring)
 
         now = self._clock.now()
@@ -483,24 +483,24 @@ class Sessions:
             or iat > now + IAT_LEEWAY_SECONDS
             or not iat < exp < MAX_TIMESTAMP
         ):
-            raise tokens.BadToken("INVALID")
+            raise tokens.BadToken(tokens.Reason.INVALID)
         if claims.get("aud") != f"{product}:{env}" or claims.get("tag") != tag:
-            raise tokens.BadToken("WRONG_SESSION")
+            raise tokens.BadToken(tokens.Reason.WRONG_SESSION)
         if now >= exp:
-            raise tokens.BadToken("EXPIRED")
+            raise tokens.BadToken(tokens.Reason.EXPIRED)
         session = await self._store.get_session(sid)
         if session is None:
-            raise tokens.BadToken("REVOKED")
+            raise tokens.BadToken(tokens.Reason.REVOKED)
         if (
             session.product_id != product_rec.id
             or session.env != env
             or session.config_id != config.id
         ):
-            raise tokens.BadToken("WRONG_SESSION")
+            raise tokens.BadToken(tokens.Reason.WRONG_SESSION)
         if session.revoked_at is not None:
-            raise tokens.BadToken("REVOKED")
+            raise tokens.BadToken(tokens.Reason.REVOKED)
         if now >= session.refresh_expires_at:
-            raise tokens.BadToken("EXPIRED")
+            raise tokens.BadToken(tokens.Reason.EXPIRED)
         if now - session.last_seen_at >= LAST_SEEN_INTERVAL_SECONDS:
             await self._store.touch_session(session.id, now, LAST_SEEN_INTERVAL_SECONDS)
         return Verification(valid=True, session=session, expires_at=float(exp))

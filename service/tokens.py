@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from enum import StrEnum
 from typing import Any
 
 from joserfc import jwe
@@ -25,10 +26,21 @@ ISSUER = "tessera"
 _REGISTRY = JWERegistry(algorithms=[ALG, ENC])
 
 
+class Reason(StrEnum):
+    """Why a token is not valid (GraphQL ``VerificationReason``): deliberately coarse,
+    so an answer never tells which check failed beyond these."""
+
+    MALFORMED = "MALFORMED"
+    INVALID = "INVALID"
+    WRONG_SESSION = "WRONG_SESSION"
+    EXPIRED = "EXPIRED"
+    REVOKED = "REVOKED"
+
+
 class BadToken(Exception):
     """The token is not one of ours for this ring. ``reason`` is the public reason."""
 
-    def __init__(self, reason: str) -> None:
+    def __init__(self, reason: Reason) -> None:
         super().__init__(reason)
         self.reason = reason
 
@@ -42,12 +54,12 @@ def encode(tag: str, kid: str, key: OctKey, claims: dict[str, Any]) -> str:
 
 
 def split(token: str, max_length: int) -> tuple[str, str]:
-    """``(tag, compact)``; ``BadToken("MALFORMED")`` for anything not shaped like ours."""
+    """``(tag, compact)``; ``BadToken(Reason.MALFORMED)`` for anything not shaped like ours."""
     if not token or len(token) > max_length:
-        raise BadToken("MALFORMED")
+        raise BadToken(Reason.MALFORMED)
     tag, sep, compact = token.partition(":")
     if not sep or compact.count(".") != 4:
-        raise BadToken("MALFORMED")
+        raise BadToken(Reason.MALFORMED)
     return tag, compact
 
 
@@ -73,11 +85,11 @@ def decrypt(compact: str, ring: KeyRing) -> dict[str, Any]:
         # The registry already pins alg/enc; these checks keep the rules explicit and
         # independent of the library's defaults.
         if headers.get("alg") != ALG or headers.get("enc") != ENC or "zip" in headers:
-            raise BadToken("INVALID")
+            raise BadToken(Reason.INVALID)
         kid = headers.get("kid")
         key = ring.keys.get(kid) if isinstance(kid, str) else None
         if key is None:
-            raise BadToken("INVALID")
+            raise BadToken(Reason.INVALID)
         return key
 
     try:
@@ -86,7 +98,7 @@ def decrypt(compact: str, ring: KeyRing) -> dict[str, Any]:
     except BadToken:
         raise
     except (JoseError, ValueError, TypeError, KeyError):
-        raise BadToken("INVALID") from None
+        raise BadToken(Reason.INVALID) from None
     if not isinstance(claims, dict):
-        raise BadToken("INVALID")
+        raise BadToken(Reason.INVALID)
     return claims

@@ -103,6 +103,33 @@ async def test_every_operation_writes_one_structured_audit_line(
     assert lines[2]["caller"] is None
 
 
+# Two operations of different kinds, each of its own root fields.
+LISTING_AND_CREATING = operation("Products") + operation("CreateProduct")
+
+
+@pytest.mark.parametrize(
+    ("name", "fields"), [("Products", ["products"]), ("CreateProduct", ["createProduct"])]
+)
+async def test_audit_line_lists_the_root_fields_of_the_operation_that_ran(
+    api: Api, caplog: pytest.LogCaptureFixture, name: str, fields: list[str]
+) -> None:
+    caplog.set_level(logging.INFO, logger="tessera.audit")
+
+    response = await api.client.post(
+        "/graphql",
+        json={
+            "query": LISTING_AND_CREATING,
+            "operationName": name,
+            "variables": {"input": {"tag": "shop", "name": "Shop"}},
+        },
+        headers={"authorization": f"Bearer {api.key}"},
+    )
+
+    [line] = [json.loads(r.getMessage()) for r in caplog.records if r.name == "tessera.audit"]
+    assert "errors" not in response.json(), response.text
+    assert (line["operation"], line["fields"], line["outcome"]) == (name, fields, "ok")
+
+
 async def test_security_events_are_logged(
     api: Api, clock: FrozenClock, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -125,8 +152,10 @@ async def test_security_events_are_logged(
          "request body too large"),
         ({"json": {"query": "{ __typename }", "operationName": "tsk_secretish_name"}}, 400,
          "Unknown or ambiguous operation"),
+        ({"json": {"query": "query tsk_secretish_name { __typename } query B { __typename }"}},
+         400, "Unknown or ambiguous operation"),
     ],
-    ids=["bad-json", "content-type", "too-large", "unknown-operation"],
+    ids=["bad-json", "content-type", "too-large", "unknown-operation", "ambiguous-operation"],
 )  # fmt: skip
 async def test_refused_request_writes_one_audit_line_without_its_content(
     api: Api,

@@ -432,7 +432,7 @@ async def test_unknown_fragment_spread_is_a_validation_error(target: Target) -> 
     body = await target.gql("{ ...Missing }")
 
     assert messages(body) == ["Unknown fragment 'Missing'."]
-    assert codes(body) == [None]
+    assert codes(body) == ["GRAPHQL_VALIDATION_FAILED"]
 
 
 # Batching -----------------------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""Request shapes refused before any GraphQL work: content types, field floods."""
+"""Request shapes refused before any GraphQL work: content types, field floods, requests
+that name no single operation."""
 
 from __future__ import annotations
 
@@ -47,3 +48,25 @@ async def test_documented_operations_are_within_the_field_limit(api: Api) -> Non
     body = await api.post(operation("ActiveSessions"), {"product": "p", "env": "e", "tag": "t"})
 
     assert "BAD_REQUEST" not in str(body)
+
+
+@pytest.mark.parametrize(
+    "named", [{}, {"operationName": "Missing"}], ids=["none-named", "unknown-named"]
+)
+async def test_request_naming_no_single_operation_is_400_and_runs_nothing(
+    api: Api, named: dict[str, str]
+) -> None:
+    # GraphQL over HTTP: with several operations the request must name one; running the
+    # first would run a query where the client may have meant the mutation.
+    document = operation("Products") + operation("CreateProduct")
+    payload = {"query": document, "variables": {"input": {"tag": "shop", "name": "Shop"}}}
+
+    response = await api.client.post(
+        "/graphql",
+        json={**payload, **named},
+        headers={"authorization": f"Bearer {api.key}"},
+    )
+
+    assert response.status_code == 400
+    assert [e["extensions"]["code"] for e in response.json()["errors"]] == ["BAD_REQUEST"]
+    assert await api.op("Products") == {"products": []}
