@@ -157,7 +157,9 @@ async def test_create_session_config_unresolvable_reference_refused_without_fetc
     schema, field = unresolvable
     await setup_product(api)
 
-    assert_refused(await create_config(api, product="shop", tag="t", name="T", schema=schema), field)
+    assert_refused(
+        await create_config(api, product="shop", tag="t", name="T", schema=schema), field
+    )
     assert (await api.op("SessionConfig", product="shop", tag="t"))["sessionConfig"] is None
     assert listener.connections == 0
 
