@@ -36,7 +36,7 @@ def _load_master_key(settings: Settings) -> MasterKey:
         except ValueError:
             raise StartupError(f"{path} does not hold a valid master key") from None
     raw = os.urandom(32)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as f:
         f.write(base64.b64encode(raw).decode() + "\n")
