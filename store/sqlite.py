@@ -490,6 +490,28 @@ class SqliteStore:
         )
         return count
 
+    async def session_details_with_prefix(self, prefix: str, limit: int) -> list[tuple[str, str]]:
+        rows = self._db.execute(
+            "SELECT id, details FROM sessions WHERE substr(details, 1, ?) = ? LIMIT ?",
+            (len(prefix), prefix, limit),
+        ).fetchall()
+        return [(str(r[0]), str(r[1])) for r in rows]
+
+    async def replace_session_details(self, changes: list[tuple[str, str, str]]) -> int:
+        # secure_delete zeroes what the old values occupied instead of leaving them in
+        # free space; the TRUNCATE checkpoint then leaves no old page in the WAL either.
+        self._db.execute("PRAGMA secure_delete=ON")
+        try:
+            with self._tx() as db:
+                cur = db.executemany(
+                    "UPDATE sessions SET details = ? WHERE id = ? AND details = ?",
+                    [(new, session_id, old) for session_id, old, new in changes],
+                )
+        finally:
+            self._db.execute("PRAGMA secure_delete=OFF")
+        self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        return int(cur.rowcount)
+
     # API keys ------------------------------------------------------------------------
     async def insert_api_key(self, key: ApiKeyRecord) -> None:
         try:
