@@ -9,12 +9,14 @@ take longer than the benchmark itself."""
 from __future__ import annotations
 
 import asyncio
+import os
 import sqlite3
 import time
 from pathlib import Path
 from typing import Any
 
 from service.catalog import ConfigSpec, Period
+from service.details import KEY_ID, DetailsCipher
 from service.sessions import IssuedTokens
 from service.settings import Settings
 from service.tessera import Tessera
@@ -35,6 +37,9 @@ DETAILS_SCHEMA: dict[str, Any] = {
 # Seeded sessions: live (so the sweeper leaves them alone) for this long.
 SEED_LIFETIME_SECONDS = 30 * 86_400
 SEED_DETAILS = '{"username":"seeded","email":"seeded@example.com","plan":"free"}'
+# As Tessera stores details: sealed (the same length and alphabet as a real row's).
+# Sealed for no seeded row's id, so these would not open; the bench never lists them.
+SEED_STORED_DETAILS = DetailsCipher({KEY_ID: os.urandom(32)}, KEY_ID).seal("seed", SEED_DETAILS)
 CREATE_BATCH = 64
 
 
@@ -125,7 +130,7 @@ def seed_sqlite(path: Path, count: int, product_id: int, config_id: int) -> floa
                 product_id,
                 ENV,
                 config_id,
-                SEED_DETAILS,
+                SEED_STORED_DETAILS,
                 now,
                 now,
                 now,
@@ -164,7 +169,7 @@ async def seed_postgres(url: str, count: int, product_id: int, config_id: int) -
             product_id,
             ENV,
             config_id,
-            SEED_DETAILS,
+            SEED_STORED_DETAILS,
             now,
             float(SEED_LIFETIME_SECONDS),
         )

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from bench.run import Run, Scenario
+    from bench.sealing import SealingCost
 
 LIBRARIES = ("strawberry-graphql", "starlette", "uvicorn", "joserfc", "cryptography", "asyncpg")
 OPERATION_ORDER = ("createSession", "verifySession", "refreshSession")
@@ -186,6 +187,7 @@ def render(
     notes: Sequence[str],
     elapsed: float,
     load: tuple[tuple[float, float, float], tuple[float, float, float]],
+    sealing: Sequence[SealingCost] = (),
 ) -> str:
     now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     warmup = config.warmup or "none"
@@ -243,6 +245,20 @@ def render(
             "means the cost does not grow with the number of stored sessions.",
             "",
             growth,
+            "",
+        ]
+    if sealing:
+        from bench.sealing import table
+
+        sections += [
+            "## Details at rest",
+            "",
+            "Sealing `details` (AES-256-GCM) in-process, per call: `createSession` seals "
+            "once, `refreshSession` and every listed session open once, `verifySession` "
+            "never does (the token carries the details). The baseline pays the same, so "
+            "the ratios above cannot show it.",
+            "",
+            table(list(sealing)),
             "",
         ]
     sections += [

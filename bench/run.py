@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench import fixtures, postgres, report
+from bench import fixtures, postgres, report, sealing
 from service.access import generate_api_key
 from service.settings import Settings
 
@@ -666,6 +666,7 @@ def main() -> int:
             notes=notes,
             elapsed=time.monotonic() - started,
             load=(load_before, os.getloadavg()),
+            sealing=sealing.measure(),
         )
         config.output.write_text(text)
         print("\n" + report.summary_table(scenarios))

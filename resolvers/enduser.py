@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 from schema.context import Info
 from schema.sessions import RevokedSessions, Session, SessionConnection
 from service.access import EndUser
@@ -18,7 +16,7 @@ async def _me(info: Info) -> EndUser:
 
 async def current_session(info: Info) -> Session:
     me = await _me(info)
-    return Session.of(me.session, json.loads(me.session.details), info.context.tessera.clock.now())
+    return Session.of(me.session, me.details, info.context.tessera.clock.now())
 
 
 async def my_sessions(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from typing import Annotated
 
@@ -57,7 +56,10 @@ CreateSessionResult = Annotated[
 @strawberry.type
 class SessionData:
     user_id: str
-    details: JSON
+    details: JSON | None = strawberry.field(
+        description="As given to `createSession`; null in a listing only if the stored copy "
+        "cannot be decrypted (the row was altered outside Tessera)."
+    )
 
 
 @strawberry.type
@@ -72,7 +74,7 @@ class Session:
     data: SessionData
 
     @classmethod
-    def of(cls, record: SessionRecord, details: JSON, now: float) -> Session:
+    def of(cls, record: SessionRecord, details: JSON | None, now: float) -> Session:
         """``details`` is passed in so a caller that already decoded them does not
         decode twice."""
         return cls(
@@ -194,9 +196,9 @@ class SessionConnection:
     def of(cls, page: SessionPage, now: float) -> SessionConnection:
         edges = [
             SessionEdge(
-                cursor=SessionPage.cursor(r), node=Session.of(r, json.loads(r.details), now)
+                cursor=SessionPage.cursor(s.record), node=Session.of(s.record, s.details, now)
             )
-            for r in page.sessions
+            for s in page.sessions
         ]
         return cls(
             edges=edges,

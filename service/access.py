@@ -10,7 +10,7 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 from enum import Enum
-from typing import Literal
+from typing import Any, Literal
 
 from service.catalog import Catalog
 from service.clock import Clock
@@ -57,6 +57,8 @@ class EndUser:
     env: str
     tag: str
     session: SessionRecord
+    # From the token, which carries them (the row holds a sealed copy).
+    details: Any
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,8 +134,7 @@ class Access:
             bearer = await self._sessions.verify_bearer(credential)
             if bearer is None:
                 raise Unauthenticated("the session token is not valid")
-            product, env, tag, session = bearer
-            return Principal(kind="session", end_user=EndUser(product, env, tag, session))
+            return Principal(kind="session", end_user=EndUser(*bearer))
         digest = key_hash(credential)
         if self._admin_hash is not None and constant_time_equal(digest, self._admin_hash):
             return Principal(kind="admin", key_id=ENV_ADMIN_KEY_ID)

@@ -6,11 +6,7 @@ import json
 import re
 from dataclasses import dataclass, replace
 from enum import StrEnum
-from functools import lru_cache
 from typing import Any
-
-from jsonschema import Draft202012Validator
-from jsonschema.exceptions import SchemaError
 
 from service.clock import Clock
 from service.errors import (
@@ -23,6 +19,7 @@ from service.errors import (
     SchemaValidationFailed,
     SessionConfigNotFound,
 )
+from service.jsonschemas import compiled
 from service.validation import name, slug, text
 from store import ConfigValues, Conflict, ProductRecord, SessionConfigRecord, Store
 
@@ -96,20 +93,22 @@ def refresh_seconds(config: SessionConfigRecord) -> int:
     return config.refresh_expiry * Period(config.refresh_period).seconds
 
 
-@lru_cache(maxsize=512)
-def schema_validator(schema_text: str) -> Draft202012Validator:
-    """Compiled validator for a stored schema (compiled once per distinct text)."""
-    return Draft202012Validator(
-        json.loads(schema_text), format_checker=Draft202012Validator.FORMAT_CHECKER
-    )
-
-
 def validate_details(config: SessionConfigRecord, details: dict[str, Any]) -> None:
-    """Raise ``SchemaValidationFailed`` listing every failing path of ``details``."""
+    """Raise ``SchemaValidationFailed`` listing every failing path of ``details``, or
+    ``InvalidInput`` if the config's schema was stored before its references were
+    checked and cannot be used."""
     if config.json_schema is None:
         return
+    schema = compiled(config.json_schema)
+    if schema.validator is None:
+        problem = schema.problems[0]
+        raise InvalidInput(
+            f"session config {config.tag!r} has a schema that cannot be used "
+            f"({problem.field} {problem.message}); update the config's schema",
+            field="tag",
+        )
     errors: list[FieldError] = []
-    for error in schema_validator(config.json_schema).iter_errors(details):
+    for error in schema.validator.iter_errors(details):
         path = ".".join(["data", "details", *(str(p) for p in error.absolute_path)])
         if error.validator == "required" and isinstance(error.instance, dict):
             missing = [p for p in error.validator_value if p not in error.instance]
@@ -130,12 +129,12 @@ def _check_schema(schema: Any) -> str:
     text = json.dumps(schema, separators=(",", ":"), sort_keys=True)
     if len(text.encode()) > MAX_SCHEMA_BYTES:
         raise InvalidInput(f"schema is larger than {MAX_SCHEMA_BYTES} bytes", field="schema")
-    try:
-        Draft202012Validator.check_schema(schema)
-    except SchemaError as exc:
-        raise InvalidInput(
-            f"schema is not a valid JSON Schema: {exc.message}", field="schema"
-        ) from None
+    # Compiling here also fills the cache the config's sessions will use.
+    problems = compiled(text).problems
+    if problems:
+        first = problems[0]
+        message = first.message if first.field == "schema" else f"{first.field} {first.message}"
+        raise InvalidInput(message, field="schema", field_errors=problems)
     return text
 
 

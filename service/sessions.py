@@ -21,6 +21,7 @@ from service.catalog import (
 )
 from service.clock import Clock
 from service.crypto import constant_time_equal
+from service.details import PLAIN_PREFIX, DetailsCipher, UnreadableDetails
 from service.errors import (
     InvalidInput,
     RefreshTokenExpired,
@@ -48,6 +49,8 @@ MAX_TIMESTAMP = 2**40
 MAX_DETAILS_DEPTH = 32
 DEFAULT_PAGE_SIZE = 20
 MAX_PAGE_SIZE = 100
+# Metadata key recording that rows stored before details were sealed have been sealed.
+SEALED_META_KEY = "session_details_sealed"
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,23 +67,32 @@ class IssuedTokens:
 
 @dataclass(frozen=True, slots=True)
 class Verification:
-    """Outcome of ``verify``. ``reason`` is set exactly when ``valid`` is false."""
+    """Outcome of ``verify``. ``reason`` is set exactly when ``valid`` is false.
+
+    ``details`` come from the token, which carries them: verifying never opens the
+    sealed copy in the row (``session.details``)."""
 
     valid: bool
     reason: tokens.Reason | None = None
     session: SessionRecord | None = None
     expires_at: float | None = None
+    details: Any = None
 
-    @property
-    def details(self) -> Any:
-        return None if self.session is None else json.loads(self.session.details)
+
+@dataclass(frozen=True, slots=True)
+class ListedSession:
+    """A session row with its details opened; ``details`` is ``None`` when the stored
+    copy does not open (the row was altered outside Tessera)."""
+
+    record: SessionRecord
+    details: Any
 
 
 @dataclass(frozen=True, slots=True)
 class SessionPage:
     """One page of a keyset-paginated session listing."""
 
-    sessions: list[SessionRecord]
+    sessions: list[ListedSession]
     has_next_page: bool
     total_count: int
 
@@ -103,6 +115,14 @@ def _parse_cursor(cursor: str) -> tuple[float, str]:
     ):
         raise InvalidInput("after is not a cursor from this listing", field="after")
     return float(value[0]), value[1]
+
+
+def _log_unreadable(session_id: str) -> None:
+    log.warning(
+        "security: the stored details of session %s do not open "
+        "(the row was altered outside Tessera)",
+        session_id,
+    )
 
 
 def _depth(value: Any) -> int:
@@ -145,6 +165,7 @@ class Sessions:
         clock: Clock,
         *,
         refresh_key: bytes,
+        details_cipher: DetailsCipher,
         max_details_bytes: int,
         max_token_length: int,
         refresh_grace_seconds: int,
@@ -154,6 +175,7 @@ class Sessions:
         self._keyrings = keyrings
         self._clock = clock
         self._refresh_key = refresh_key
+        self._details = details_cipher
         self._max_details_bytes = max_details_bytes
         self._max_token_length = max_token_length
         self._grace = refresh_grace_seconds
@@ -209,7 +231,7 @@ class Sessions:
                 config_id=config.id,
                 identifier=identifier,
                 user_id=user_id,
-                details=details_json,
+                details=self._details.seal(session_id, details_json),
                 started_at=now,
                 expires_at=float(exp),
                 refresh_expires_at=refresh_expires_at,
@@ -279,6 +301,13 @@ class Sessions:
 
         now = self._clock.now()
         self._check_alive(session, config, now)
+        # Opened before rotating: a row whose details do not open must not spend the
+        # refresh token. They never change, so the first read's copy serves every path.
+        try:
+            details = self._details.open(session.id, session.details)
+        except UnreadableDetails:
+            _log_unreadable(session.id)
+            raise RefreshTokenInvalid("the session's stored details cannot be read") from None
         grace = (
             config.refresh_grace_seconds
             if config.refresh_grace_seconds is not None
@@ -295,7 +324,9 @@ class Sessions:
                 session.id, presented.generation, refresh.secret_hash(successor), exp, now
             )
             if rotated is not None:
-                return await self._issue(product, env, product_rec, config, rotated, successor)
+                return await self._issue(
+                    product, env, product_rec, config, rotated, details, successor
+                )
             # Another redemption won the race (or a revoke landed): judge this one
             # against the state it left behind.
             reread = await self._store.get_session(session.id)
@@ -312,7 +343,7 @@ class Sessions:
             successor = refresh.derive(
                 self._refresh_key, session.id, session.refresh_generation, session.refresh_salt
             )
-            return await self._issue(product, env, product_rec, config, session, successor)
+            return await self._issue(product, env, product_rec, config, session, details, successor)
 
         revoked = await self._store.revoke_session(
             session.id, session.config_id, session.env, now, "refresh_token_reused"
@@ -347,12 +378,12 @@ class Sessions:
         product_rec: ProductRecord,
         config: SessionConfigRecord,
         session: SessionRecord,
+        details: Any,
         successor: RefreshToken,
     ) -> IssuedTokens:
         now = self._clock.now()
         exp = self._access_expiry(config, now, session.refresh_expires_at)
         kid, key = await self._keyrings.for_minting(product_rec.id, env)
-        details = json.loads(session.details)
         claims = self._claims(product, env, config, session.id, session.user_id, details, now, exp)
         return IssuedTokens(
             token=tokens.encode(config.tag, kid, key, claims),
@@ -408,8 +439,42 @@ class Sessions:
         rows = await self._store.list_sessions(config.id, env, identifier, now, key, limit + 1)
         total = await self._store.count_sessions(config.id, env, identifier, now)
         return SessionPage(
-            sessions=rows[:limit], has_next_page=len(rows) > limit, total_count=total
+            sessions=[ListedSession(row, self._open_listed(row)) for row in rows[:limit]],
+            has_next_page=len(rows) > limit,
+            total_count=total,
         )
+
+    def _open_listed(self, row: SessionRecord) -> Any:
+        # One altered row must not take the whole listing down, nor hide a live session
+        # from whoever lists sessions to revoke them: it is listed without details.
+        try:
+            return self._details.open(row.id, row.details)
+        except UnreadableDetails:
+            _log_unreadable(row.id)
+            return None
+
+    async def seal_stored_details(self, batch_size: int = 500) -> int:
+        """Seal the details of rows written before details were sealed at rest; the
+        number sealed. Done once per database (recorded in its metadata), at start."""
+        if await self._store.get_meta(SEALED_META_KEY) is not None:
+            return 0
+        sealed = 0
+        while True:
+            rows = await self._store.session_details_with_prefix(PLAIN_PREFIX, batch_size)
+            changes = [
+                (session_id, plain, self._details.seal(session_id, plain))
+                for session_id, plain in rows
+            ]
+            done = await self._store.replace_session_details(changes) if changes else 0
+            sealed += done
+            # Rows that changed meanwhile (deleted by a sweeper, sealed by another
+            # instance) no longer match: a batch that replaced nothing ends the pass.
+            if len(rows) < batch_size or done == 0:
+                break
+        await self._store.put_meta_if_absent(SEALED_META_KEY, str(self._clock.now()))
+        if sealed:
+            log.info("sealed the stored details of %d sessions", sealed)
+        return sealed
 
     async def verify(self, product: str, env: str, tag: str, token: str) -> Verification:
         """Decrypt and check a session token. Never raises for a bad token."""
@@ -418,9 +483,9 @@ class Sessions:
         except tokens.BadToken as bad:
             return Verification(valid=False, reason=bad.reason)
 
-    async def verify_bearer(self, token: str) -> tuple[str, str, str, SessionRecord] | None:
-        """``(product, env, tag, session)`` of a valid session token presented as a
-        bearer (which names no product), else ``None``."""
+    async def verify_bearer(self, token: str) -> tuple[str, str, str, SessionRecord, Any] | None:
+        """``(product, env, tag, session, details)`` of a valid session token presented
+        as a bearer (which names no product), else ``None``."""
         try:
             tag, compact = tokens.split(token, self._max_token_length)
         except tokens.BadToken:
@@ -435,7 +500,7 @@ class Sessions:
         verification = await self.verify(product.tag, owner[1], tag, token)
         if not verification.valid or verification.session is None:
             return None
-        return product.tag, owner[1], tag, verification.session
+        return product.tag, owner[1], tag, verification.session, verification.details
 
     async def revoke_others(
         self, product: str, env: str, tag: str, identifier: str, keep: str
@@ -503,4 +568,6 @@ class Sessions:
             raise tokens.BadToken(tokens.Reason.EXPIRED)
         if now - session.last_seen_at >= LAST_SEEN_INTERVAL_SECONDS:
             await self._store.touch_session(session.id, now, LAST_SEEN_INTERVAL_SECONDS)
-        return Verification(valid=True, session=session, expires_at=float(exp))
+        return Verification(
+            valid=True, session=session, expires_at=float(exp), details=claims.get("details")
+        )

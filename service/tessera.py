@@ -11,6 +11,7 @@ from service.access import Access
 from service.catalog import Catalog
 from service.clock import Clock, SystemClock
 from service.crypto import MasterKey, UnwrapFailed
+from service.details import DetailsCipher
 from service.errors import StartupError
 from service.housekeeping import Sweeper
 from service.keyring import KeyRings
@@ -36,7 +37,7 @@ def _load_master_key(settings: Settings) -> MasterKey:
         except ValueError:
             raise StartupError(f"{path} does not hold a valid master key") from None
     raw = os.urandom(32)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as f:
         f.write(base64.b64encode(raw).decode() + "\n")
@@ -94,6 +95,7 @@ class Tessera:
             self.keyrings,
             clock,
             refresh_key=master_key.derive(b"tessera refresh tokens v1"),
+            details_cipher=DetailsCipher.for_master(master_key),
             max_details_bytes=settings.max_details_bytes,
             max_token_length=settings.max_token_length,
             refresh_grace_seconds=settings.refresh_grace_seconds,
@@ -137,6 +139,7 @@ class Tessera:
             await store.migrate()
             await _check_master_key(store, master)
             tessera = cls(settings, store, clock or SystemClock(), master)
+            await tessera.sessions.seal_stored_details()
             if bootstrap_admin and not await tessera.access.has_admin_key():
                 key, _ = await tessera.access.create_admin_key("development admin")
                 (announce or _print_banner)(key)

@@ -172,6 +172,16 @@ class Store(Protocol):
         ``before``; the number deleted."""
         ...
 
+    async def session_details_with_prefix(self, prefix: str, limit: int) -> list[tuple[str, str]]:
+        """Up to ``limit`` ``(session id, details)`` whose details start with ``prefix``."""
+        ...
+
+    async def replace_session_details(self, changes: list[tuple[str, str, str]]) -> int:
+        """For each ``(session id, old, new)``, set the details to ``new`` if they still
+        are ``old``; the number replaced. The old values are not left readable in the
+        database's free space where the database allows (SQLite: secure_delete)."""
+        ...
+
     # API keys ------------------------------------------------------------------------
     async def insert_api_key(self, key: ApiKeyRecord) -> None: ...
 

@@ -785,6 +785,27 @@ class PostgresStore:
             limit,
         )
 
+    async def session_details_with_prefix(self, prefix: str, limit: int) -> list[tuple[str, str]]:
+        rows = await self._fetch(
+            "SELECT id, details FROM sessions WHERE left(details, $1) = $2 LIMIT $3",
+            len(prefix),
+            prefix,
+            limit,
+        )
+        return [(str(r[0]), str(r[1])) for r in rows]
+
+    async def replace_session_details(self, changes: list[tuple[str, str, str]]) -> int:
+        # One conditional statement, so re-running it after a lost connection is safe.
+        return await self._execute(
+            "UPDATE sessions s SET details = c.new "
+            "FROM unnest($1::text[], $2::text[], $3::text[]) AS c(id, old, new) "
+            "WHERE s.id = c.id AND s.details = c.old",
+            [c[0] for c in changes],
+            [c[1] for c in changes],
+            [c[2] for c in changes],
+            idempotent=True,
+        )
+
     # API keys ------------------------------------------------------------------------
     async def insert_api_key(self, key: ApiKeyRecord) -> None:
         await self._fetchrow(

@@ -9,6 +9,7 @@ costs one fsync per batch, off the event loop."""
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import time
 from collections.abc import Iterator
@@ -56,6 +57,21 @@ def _api_key(row: tuple[Any, ...]) -> ApiKeyRecord:
     )
 
 
+def _create_private(path: Path) -> None:
+    """Create the database file 0600 (and its directory 0700) unless it exists, whatever
+    the umask: SQLite would create it 0644, and creates the -wal, -shm and journal
+    files with the database file's mode."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return
+    try:
+        os.fchmod(fd, 0o600)
+    finally:
+        os.close(fd)
+
+
 def _configure(db: sqlite3.Connection) -> None:
     db.execute("PRAGMA journal_mode=WAL")
     db.execute("PRAGMA synchronous=FULL")
@@ -76,7 +92,7 @@ class SqliteStore:
 
     def __init__(self, path: str) -> None:
         if path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            _create_private(Path(path))
         try:
             self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         except sqlite3.Error as exc:
@@ -473,6 +489,28 @@ class SqliteStore:
             (before, limit),
         )
         return count
+
+    async def session_details_with_prefix(self, prefix: str, limit: int) -> list[tuple[str, str]]:
+        rows = self._db.execute(
+            "SELECT id, details FROM sessions WHERE substr(details, 1, ?) = ? LIMIT ?",
+            (len(prefix), prefix, limit),
+        ).fetchall()
+        return [(str(r[0]), str(r[1])) for r in rows]
+
+    async def replace_session_details(self, changes: list[tuple[str, str, str]]) -> int:
+        # secure_delete zeroes what the old values occupied instead of leaving them in
+        # free space; the TRUNCATE checkpoint then leaves no old page in the WAL either.
+        self._db.execute("PRAGMA secure_delete=ON")
+        try:
+            with self._tx() as db:
+                cur = db.executemany(
+                    "UPDATE sessions SET details = ? WHERE id = ? AND details = ?",
+                    [(new, session_id, old) for session_id, old, new in changes],
+                )
+        finally:
+            self._db.execute("PRAGMA secure_delete=OFF")
+        self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        return int(cur.rowcount)
 
     # API keys ------------------------------------------------------------------------
     async def insert_api_key(self, key: ApiKeyRecord) -> None:

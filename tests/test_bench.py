@@ -4,13 +4,14 @@ must take medians and ratios as bench/README.md says. (bench/ itself is never ru
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import pytest
 
-from bench import baseline, report
+from bench import baseline, fixtures, report, sealing
 from bench.run import OPERATIONS, Run, Scenario, looks_ok
 from service.settings import Settings
 from service.tessera import Tessera
@@ -89,3 +90,14 @@ def test_bench_report_takes_medians_and_tessera_over_baseline() -> None:
     cells = [c.strip() for c in row.strip("|").split("|")]
     assert cells[2:6] == ["verifySession", "650", "1,000", "0.65"]
     assert cells[-2:] == ["0/0/2", "0/0/0"]
+
+
+def test_bench_sealing_measures_the_bench_details_and_the_cap() -> None:
+    costs = sealing.measure(iterations=3, repeats=1)
+
+    assert [(c.label, c.plain_bytes) for c in costs] == [
+        ("bench details", len(json.dumps(fixtures.DETAILS, separators=(",", ":")))),
+        ("4 KiB cap", 4096),
+    ]
+    assert all(c.stored_bytes > c.plain_bytes and c.seal_us > 0 and c.open_us > 0 for c in costs)
+    assert len(sealing.table(costs).splitlines()) == 2 + len(costs)

@@ -84,3 +84,34 @@ async def test_delete_expired_sessions_in_batches(store: Store) -> None:
     assert await store.delete_expired_sessions(before=3000.0, limit=10) == 3
     assert await store.delete_expired_sessions(before=3000.0, limit=10) == 0
     assert await store.get_session("live") is not None
+
+
+async def seed_with_details(store: Store, details: dict[str, str]) -> None:
+    for session_id, value in details.items():
+        await seed_session(store, session_id)
+        await store.replace_session_details([(session_id, "{}", value)])
+
+
+async def test_session_details_with_prefix_matches_literally(store: Store) -> None:
+    await seed_with_details(
+        store, {"a": '{"x":1}', "b": "AQsealed", "c": '{"y":2}', "d": "%{", "e": "_x"}
+    )
+
+    found = await store.session_details_with_prefix("{", 10)
+    assert sorted(found) == [("a", '{"x":1}'), ("c", '{"y":2}')]
+    assert len(await store.session_details_with_prefix("{", 1)) == 1
+    assert await store.session_details_with_prefix("%", 10) == [("d", "%{")]
+    assert await store.session_details_with_prefix("_", 10) == [("e", "_x")]
+
+
+async def test_replace_session_details_only_where_unchanged(store: Store) -> None:
+    await seed_with_details(store, {"a": '{"x":1}', "b": '{"y":2}'})
+
+    replaced = await store.replace_session_details(
+        [("a", '{"x":1}', "AQnew-a"), ("b", '{"stale":0}', "AQnew-b"), ("gone", "{}", "AQ")]
+    )
+
+    assert replaced == 1
+    a, b = await store.get_session("a"), await store.get_session("b")
+    assert a is not None and a.details == "AQnew-a"
+    assert b is not None and b.details == '{"y":2}'
