@@ -118,6 +118,11 @@ class Unauthenticated(AccessError):
     code = "UNAUTHENTICATED"
 
 
+class CredentialEnded(Unauthenticated):
+    """A session token that was genuine but has expired or was revoked: a client's
+    everyday state before it refreshes, not a failed authentication to count."""
+
+
 class Forbidden(AccessError):
     code = "FORBIDDEN"
 

@@ -23,6 +23,10 @@ ENC = "A256GCM"
 TOKEN_TYPE = "session"  # noqa: S105 - a claim value, not a secret
 ISSUER = "tessera"
 _REGISTRY = JWERegistry(algorithms=[ALG, ENC])
+FORGERY_REASONS = frozenset({"MALFORMED", "INVALID"})
+"""Reasons only a made-up or tampered token earns: the failures rate limits count.
+``EXPIRED``, ``REVOKED`` and ``WRONG_SESSION`` are everyday outcomes for a busy backend
+(a user's old token, a logout elsewhere, a backend serving several tags)."""
 
 
 class BadToken(Exception):
