@@ -65,7 +65,7 @@ class VerifyAccess(ProductKey):
 
     async def count(self, info: Info, kwargs: dict[str, Any]) -> None:
         limits = info.context.tessera.rate_limits
-        if limits.limits(Bucket.VERIFY_PER_CREDENTIAL):
+        if limits.enabled(Bucket.VERIFY_PER_CREDENTIAL):
             principal = await info.context.principal()
             assert principal is not None  # authorized above
             limits.hit(Bucket.VERIFY_PER_CREDENTIAL, principal.label)

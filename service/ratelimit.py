@@ -38,7 +38,7 @@ class RateLimits:
         }
         self._limiter = FixedWindowRateLimiter(MemoryStorage())
 
-    def limits(self, bucket: Bucket) -> bool:
+    def enabled(self, bucket: Bucket) -> bool:
         """Whether ``bucket`` has any limit (callers skip the work of keying it if not)."""
         return bucket in self._limits
 

@@ -42,6 +42,7 @@ class Caller:
     """The app with product "shop", a live session, and a credential of each kind."""
 
     client: httpx.AsyncClient
+    tessera: Tessera
     credentials: dict[str, str]
     token: str
 
@@ -85,7 +86,7 @@ async def caller(
         transport=httpx.ASGITransport(app=app), base_url="http://tessera.test"
     ) as client:
         admin = settings.admin_key.get_secret_value()
-        api = Caller(client, {"env-admin": admin}, "")
+        api = Caller(client, service, {"env-admin": admin}, "")
         await api.admin("CreateProduct", input={"tag": "shop", "name": "Shop", "envs": ["prd"]})
         await api.admin(
             "CreateSessionConfig", input={"product": "shop", "tag": "web", "name": "Web"}
@@ -180,3 +181,29 @@ async def test_bad_credential_every_root_field_is_unauthenticated(
     # Non-null root fields: the first error nulls the whole answer.
     assert body["data"] is None
     assert {e["extensions"]["code"] for e in body["errors"]} == {"UNAUTHENTICATED"}
+
+
+@pytest.mark.parametrize("kind", ["product", "end-user"])
+async def test_caller_is_looked_up_once_per_request(
+    caller: Caller, monkeypatch: pytest.MonkeyPatch, kind: str
+) -> None:
+    access = caller.tessera.access
+    lookups: list[str] = []
+    authenticate = access.authenticate
+
+    async def counting(credential: str | None) -> Any:
+        lookups.append("lookup")
+        return await authenticate(credential)
+
+    monkeypatch.setattr(access, "authenticate", counting)
+    fields = KEY_FIELDS if kind == "product" else END_USER_FIELDS
+    selections = " ".join(f"f{i}: {fields[i % len(fields)]}" for i in range(5))
+    variables = {"verify": {**SCOPE, "token": caller.token}} if kind == "product" else {}
+    header = "($verify: VerifySessionInput!)" if kind == "product" else ""
+
+    body = await caller.post(
+        f"query Five{header} {{ {selections} }}", variables, caller.credentials[kind]
+    )
+
+    assert_every_field_answered(body, 5)
+    assert lookups == ["lookup"]
