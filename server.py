@@ -268,7 +268,7 @@ def create_app(settings: Settings, *, tessera: Tessera | None = None) -> Starlet
                 CORSMiddleware,
                 allow_origins=cors,
                 allow_methods=["GET", "POST"],
-                allow_headers=["authorization", "content-type"],
+                allow_headers=settings.cors_headers,
                 max_age=600,
             )
         )

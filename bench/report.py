@@ -212,8 +212,8 @@ def render(
         f"--latency`, {config.rounds} round(s), warm-up {warmup} per target and operation; "
         f"Tessera and the baseline alternate (odd rounds Tessera first, even rounds baseline "
         f"first); figures are medians over rounds, errors are sums.",
-        f"- **Servers:** one uvicorn worker each, `TESSERA_MODE=production`, rate limits "
-        f"disabled, `TESSERA_LOG_LEVEL={config.log_level}`, each writing one log line per "
+        f"- **Servers:** one uvicorn worker each, `TESSERA_MODE=production`, default rate "
+        f"limits, `TESSERA_LOG_LEVEL={config.log_level}`, each writing one log line per "
         f"request (Tessera its audit line, with uvicorn's access log off as by default; the "
         f"baseline uvicorn's access line); the client, both servers and the database share "
         f"this machine.",

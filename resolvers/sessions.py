@@ -25,13 +25,23 @@ async def create_session(info: Info, input: CreateSessionInput) -> CreateSession
 
 async def verify_session(info: Info, input: VerifySessionInput) -> SessionVerification:
     tessera = info.context.tessera
-    verification = await tessera.sessions.verify(input.product, input.env, input.tag, input.token)
+    verification = await tessera.sessions.verify(
+        input.product,
+        input.env,
+        input.tag,
+        input.token,
+        on_forgery=info.context.count_failed_token,
+    )
     return SessionVerification.of(verification, tessera.clock.now())
 
 
 async def refresh_session(info: Info, input: RefreshSessionInput) -> RefreshSessionResult:
     issued = await info.context.tessera.sessions.refresh(
-        input.product, input.env, input.tag, input.refresh_token
+        input.product,
+        input.env,
+        input.tag,
+        input.refresh_token,
+        on_forgery=info.context.count_failed_token,
     )
     return SessionTokens.of(issued)
 

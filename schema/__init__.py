@@ -5,9 +5,10 @@ the access policy of the whole API reads top to bottom in one place:
 
 - ``ADMIN``: an admin API key.
 - ``PRODUCT``: an admin key, or a key of the product named in the arguments (and of the
-  env, when the key is limited to some envs). ``VERIFY`` is the same, rate-limited.
-- ``REFRESH``: no key at all (the refresh token is the credential), or a key in scope;
-  rate-limited.
+  env, when the key is limited to some envs). ``VERIFY`` is the same, with an optional
+  per-key quota.
+- ``REFRESH``: no key at all (the refresh token is the credential; rate-limited per
+  address and per session), or a key in scope (not limited).
 - ``END_USER``: the end user's own session token; it grants nothing else.
 """
 

@@ -1,8 +1,8 @@
 """What each operation requires, as permission classes the root fields list.
 
 Each class names one requirement (``service.access.Need``); those of rate-limited
-operations also count one attempt per field execution, so aliases and batches cannot
-multiply attempts.
+operations also count one attempt per field execution, so aliases cannot multiply
+attempts.
 The fields in ``schema/__init__.py`` declare them, which keeps the whole access policy
 readable in one place."""
 
@@ -60,21 +60,22 @@ class EndUserOnly(_Requires):
 
 
 class VerifyAccess(ProductKey):
-    """A product key, and one attempt per client IP and per credential."""
+    """A product key; its verifications are counted only against a quota an operator
+    sets (none by default). Failed ones count in the resolver, after the fact."""
 
     async def count(self, info: Info, kwargs: dict[str, Any]) -> None:
-        context = info.context
-        limits = context.tessera.rate_limits
-        limits.hit(Bucket.VERIFY_PER_IP, context.client_ip)
-        principal = await context.principal_or_none()
-        if principal is not None:
+        limits = info.context.tessera.rate_limits
+        if limits.enabled(Bucket.VERIFY_PER_CREDENTIAL):
+            principal = await info.context.principal()
+            assert principal is not None  # authorized above
             limits.hit(Bucket.VERIFY_PER_CREDENTIAL, principal.label)
 
 
 class RefreshCaller(_Requires):
-    """The refresh token is the credential. An API key, if sent, must be in scope; any
-    other bearer (typically the expired session token a client attaches to every
-    request) is ignored rather than refused. One attempt per client IP and per session."""
+    """The refresh token is the credential. An API key, if sent, must be in scope, and
+    its refreshes are not counted; any other bearer (typically the expired session token
+    a client attaches to every request) is ignored rather than refused, and the attempt
+    counts per client IP and per session."""
 
     need = Need.REFRESH
 
@@ -85,13 +86,9 @@ class RefreshCaller(_Requires):
         product, env, tag = _target(kwargs)
         audit = info.context.audit
         audit.product, audit.env, audit.tag = product, env, tag
-        await self.count(info, kwargs)
-        return True
-
-    async def count(self, info: Info, kwargs: dict[str, Any]) -> None:
-        context = info.context
-        limits = context.tessera.rate_limits
-        limits.hit(Bucket.REFRESH_PER_IP, context.client_ip)
+        limits = info.context.tessera.rate_limits
+        limits.hit(Bucket.REFRESH_PER_IP, info.context.client_ip)
         presented = refresh.parse(getattr(kwargs.get("input"), "refresh_token", ""))
         if presented is not None:
             limits.hit(Bucket.REFRESH_PER_SESSION, presented.session_id)
+        return True

@@ -1,8 +1,9 @@
 """Per-request context: the service, the request, the client's address and the caller
-(authenticated lazily, once)."""
+(authenticated lazily, once per request, whatever the number of fields asking)."""
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import logging
 from dataclasses import dataclass, field
@@ -13,7 +14,7 @@ from starlette.requests import Request
 from strawberry.types.info import Info as _Info
 
 from service.access import Principal, is_api_key
-from service.errors import RateLimited, Unauthenticated
+from service.errors import CredentialEnded, RateLimited, Unauthenticated
 from service.ratelimit import Bucket
 from service.tessera import Tessera
 
@@ -81,9 +82,10 @@ class Context:
         self.request = request
         self.client_ip = client_ip(request, tessera.settings.trusted_proxies)
         self.audit = Audit()
-        self._principal: Principal | None = None
-        self._failure: Exception | None = None
-        self._resolved = False
+        # The caller, looked up once by the first field that asks; query fields run
+        # concurrently, so the others await this same lookup rather than start their own
+        # or see none while it is still running.
+        self._caller: asyncio.Future[Principal | None] | None = None
 
     def credential(self) -> str | None:
         return bearer(self.request)
@@ -92,15 +94,20 @@ class Context:
         """The authenticated caller, or ``None`` when no credential was sent. A bad
         credential raises ``Unauthenticated`` (every time it is asked for) and counts
         once against the client's failed-authentication limit."""
-        if not self._resolved:
-            self._resolved = True
+        caller = self._caller
+        if caller is None:
+            caller = self._caller = asyncio.get_running_loop().create_future()
             try:
-                self._principal = await self._authenticate()
-            except (Unauthenticated, RateLimited) as exc:
-                self._failure = exc
-        if self._failure is not None:
-            raise self._failure
-        return self._principal
+                caller.set_result(await self._authenticate())
+            except asyncio.CancelledError:
+                caller.cancel()
+                raise
+            except Exception as exc:  # every field that asks gets the same answer
+                caller.set_exception(exc)
+        elif not caller.done():
+            # Shielded: this field being cancelled must not cancel the others' lookup.
+            return await asyncio.shield(caller)
+        return caller.result()
 
     async def principal_or_none(self) -> Principal | None:
         """The caller, for decisions and logs that do not require one (introspection,
@@ -108,7 +115,7 @@ class Context:
         a key can be an admin: a bearer no field has needed — typically the expired
         session token a client attaches to ``refreshSession`` — is not checked, so it
         does not count as a failed authentication against the client's address."""
-        if not self._resolved:
+        if self._caller is None:
             try:
                 credential = self.credential()
             except Unauthenticated:
@@ -117,27 +124,45 @@ class Context:
                 return None
         try:
             return await self.principal()
-        except (Unauthenticated, RateLimited):
+        except Exception:  # the fields that need the caller report it
             return None
 
-    async def _authenticate(self) -> Principal | None:
+    def count_failed_token(self) -> None:
+        """Count a malformed or forged token (or refresh token) this request presented:
+        against its API key, or without one against the client's address. Raises
+        ``RateLimited`` instead once that client is over its limit, so a sprayer gets
+        nothing more out of its tokens while everyone else's genuine ones still work."""
+        caller = self._caller
+        principal = None
+        if caller is not None and caller.done() and not caller.cancelled():
+            principal = None if caller.exception() is not None else caller.result()
         limits = self.tessera.rate_limits
+        if principal is not None and principal.key_id is not None:
+            limits.hit(Bucket.FAILED_TOKENS_PER_CREDENTIAL, principal.label)
+        else:
+            limits.hit(Bucket.FAILED_AUTH_PER_IP, self.client_ip)
+
+    async def _authenticate(self) -> Principal | None:
         try:
             credential = self.credential()
             if credential is None:
                 return None
-            limits.check(Bucket.FAILED_AUTH_PER_IP, self.client_ip)
             return await self.tessera.access.authenticate(credential)
+        except CredentialEnded:
+            raise
         except Unauthenticated as exc:
+            try:
+                # Counted only now that the credential has failed: a genuine one from
+                # the same address (a gateway, a NAT) is never refused for this.
+                self.tessera.rate_limits.hit(Bucket.FAILED_AUTH_PER_IP, self.client_ip)
+            except RateLimited:
+                security_log.warning(
+                    "security: failed authentication from %s, over the limit", self.client_ip
+                )
+                raise
             security_log.warning(
                 "security: failed authentication from %s: %s", self.client_ip, exc.message
             )
-            try:
-                limits.hit(Bucket.FAILED_AUTH_PER_IP, self.client_ip)
-            except RateLimited:
-                security_log.warning(
-                    "security: %s is over the failed-authentication limit", self.client_ip
-                )
             raise
 
 

@@ -15,9 +15,10 @@ from typing import Any, Literal
 from service.catalog import Catalog
 from service.clock import Clock
 from service.crypto import constant_time_equal, sha256
-from service.errors import Forbidden, InvalidInput, NotFound, Unauthenticated
+from service.errors import CredentialEnded, Forbidden, InvalidInput, NotFound, Unauthenticated
 from service.sessions import Sessions
 from service.settings import API_KEY_PREFIX
+from service.tokens import Reason
 from service.validation import name as valid_name
 from service.validation import slug, text
 from store import ApiKeyRecord, SessionRecord, Store
@@ -125,14 +126,17 @@ class Access:
         return "Access(<hidden>)"
 
     async def authenticate(self, credential: str | None) -> Principal | None:
-        """``None`` for an anonymous request; ``Unauthenticated`` for a bad credential."""
+        """``None`` for an anonymous request; ``Unauthenticated`` for a bad credential
+        (``CredentialEnded`` for a session token that has expired or was revoked)."""
         if credential is None:
             return None
         if len(credential) > MAX_CREDENTIAL_LENGTH:
             raise Unauthenticated("the credential is not valid")
         if not is_api_key(credential):
             bearer = await self._sessions.verify_bearer(credential)
-            if bearer is None:
+            if bearer in (Reason.EXPIRED, Reason.REVOKED):
+                raise CredentialEnded("the session token has expired or was revoked")
+            if isinstance(bearer, Reason):
                 raise Unauthenticated("the session token is not valid")
             return Principal(kind="session", end_user=EndUser(*bearer))
         digest = key_hash(credential)

@@ -169,6 +169,11 @@ class Unauthenticated(AccessError):
     code = RequestErrorCode.UNAUTHENTICATED
 
 
+class CredentialEnded(Unauthenticated):
+    """A session token that was genuine but has expired or was revoked: a client's
+    everyday state before it refreshes, not a failed authentication to count."""
+
+
 class Forbidden(AccessError):
     code = RequestErrorCode.FORBIDDEN
 

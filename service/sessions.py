@@ -9,6 +9,7 @@ import logging
 import os
 import re
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -276,12 +277,31 @@ class Sessions:
             "details": details,
         }
 
-    async def refresh(self, product: str, env: str, tag: str, refresh_token: str) -> IssuedTokens:
+    async def refresh(
+        self,
+        product: str,
+        env: str,
+        tag: str,
+        refresh_token: str,
+        *,
+        on_forgery: Callable[[], None] | None = None,
+    ) -> IssuedTokens:
         """Redeem a refresh token: a new session token and the successor refresh token.
 
         The current generation rotates with one conditional UPDATE. The previous
         generation, redeemed again within the grace window, gets the same successor
-        (it is derived, not drawn); any other earlier generation revokes the session."""
+        (it is derived, not drawn); any other earlier generation revokes the session.
+
+        ``on_forgery`` is called before ``RefreshTokenInvalid`` is raised (a made-up or
+        tampered refresh token); it may raise instead, e.g. ``RateLimited``."""
+        try:
+            return await self._refresh(product, env, tag, refresh_token)
+        except RefreshTokenInvalid:
+            if on_forgery is not None:
+                on_forgery()
+            raise
+
+    async def _refresh(self, product: str, env: str, tag: str, refresh_token: str) -> IssuedTokens:
         presented = refresh.parse(refresh_token)
         if presented is None:
             raise RefreshTokenInvalid("the refresh token is not valid")
@@ -476,30 +496,45 @@ class Sessions:
             log.info("sealed the stored details of %d sessions", sealed)
         return sealed
 
-    async def verify(self, product: str, env: str, tag: str, token: str) -> Verification:
-        """Decrypt and check a session token. Never raises for a bad token."""
+    async def verify(
+        self,
+        product: str,
+        env: str,
+        tag: str,
+        token: str,
+        *,
+        on_forgery: Callable[[], None] | None = None,
+    ) -> Verification:
+        """Decrypt and check a session token. Never raises for a bad token, except
+        what ``on_forgery`` raises: it is called when the token is malformed or forged
+        (``tokens.FORGERY_REASONS``), never on the hot path of a valid one."""
         try:
             return await self._verify(product, env, tag, token)
         except tokens.BadToken as bad:
+            if on_forgery is not None and bad.reason in tokens.FORGERY_REASONS:
+                on_forgery()
             return Verification(valid=False, reason=bad.reason)
 
-    async def verify_bearer(self, token: str) -> tuple[str, str, str, SessionRecord, Any] | None:
+    async def verify_bearer(
+        self, token: str
+    ) -> tuple[str, str, str, SessionRecord, Any] | tokens.Reason:
         """``(product, env, tag, session, details)`` of a valid session token presented
-        as a bearer (which names no product), else ``None``."""
+        as a bearer (which names no product), else the reason it is not valid, as
+        ``verify`` words it."""
         try:
             tag, compact = tokens.split(token, self._max_token_length)
-        except tokens.BadToken:
-            return None
+        except tokens.BadToken as bad:
+            return bad.reason
         kid = tokens.unverified_kid(compact)
         owner = None if kid is None else await self._keyrings.owner(kid)
         if owner is None:
-            return None
+            return tokens.Reason.INVALID
         product = await self._store.get_product_by_id(owner[0])
         if product is None:
-            return None
+            return tokens.Reason.INVALID
         verification = await self.verify(product.tag, owner[1], tag, token)
         if not verification.valid or verification.session is None:
-            return None
+            return verification.reason or tokens.Reason.INVALID
         return product.tag, owner[1], tag, verification.session, verification.details
 
     async def revoke_others(

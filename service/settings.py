@@ -6,6 +6,7 @@ import base64
 import binascii
 import ipaddress
 import math
+import re
 import sys
 from collections import Counter
 from pathlib import Path
@@ -41,6 +42,39 @@ def decode_master_key(value: str) -> bytes:
     if len(raw) != 32:
         raise ValueError("TESSERA_MASTER_KEY must be base64 of 32 bytes")
     return raw
+
+
+# Request headers a cross-origin browser request may carry: what GraphQL clients send
+# by default, so no client's preflight fails out of the box. Each is harmless to allow:
+# the credential travels in Authorization either way, and no cookie is ever read.
+DEFAULT_CORS_HEADERS = (
+    # Every client: the credential and the body's type; Accept is safelisted only while
+    # its value is short and plain, which urql's and graphql-http's lists may outgrow.
+    "authorization",
+    "content-type",
+    "accept",
+    # Apollo Client's clientAwareness, and Apollo's CSRF-prevention headers (the upload
+    # link sends apollo-require-preflight; Apollo iOS and Kotlin the operation headers).
+    "apollographql-client-name",
+    "apollographql-client-version",
+    "apollo-require-preflight",
+    "x-apollo-operation-name",
+    "x-apollo-operation-type",
+    # GraphQL Hive's client identification (Hive Gateway, Router and its JS client).
+    "graphql-client-name",
+    "graphql-client-version",
+    "x-graphql-client-name",
+    "x-graphql-client-version",
+    # Tracing: a request id, W3C Trace Context and Sentry (added by browser SDKs to the
+    # URLs they are told to trace).
+    "x-request-id",
+    "traceparent",
+    "tracestate",
+    "baggage",
+    "sentry-trace",
+)
+# An HTTP header name (RFC 9110 token).
+_HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 
 
 class Settings(BaseSettings):
@@ -79,15 +113,21 @@ class Settings(BaseSettings):
     max_fields: int = Field(default=150, ge=10)
     # None: any origin in development, none in production.
     cors_origins: list[str] | None = None
+    # Request headers allowed cross-origin; ["*"] allows any.
+    cors_headers: list[str] = Field(default_factory=lambda: list(DEFAULT_CORS_HEADERS))
     # Peers whose X-Forwarded-For is believed (IPs or CIDRs, e.g. your load balancer).
     trusted_proxies: tuple[str, ...] = ()
 
     # Rate limits, in the `limits` library's notation ("100/minute"); empty disables one.
-    rate_limit_verify_per_ip: str = "6000/minute"
-    rate_limit_verify_per_credential: str = "6000/minute"
+    # Failures (service/ratelimit.py says which): once over, further failures are
+    # refused, never a genuine credential.
+    rate_limit_failed_auth_per_ip: str = "30/minute"
+    rate_limit_failed_tokens_per_credential: str = "600/minute"
+    # Attempts: a quota on one key's verifications (none by default), and refreshes by
+    # callers without a key.
+    rate_limit_verify_per_credential: str = ""
     rate_limit_refresh_per_ip: str = "300/minute"
     rate_limit_refresh_per_session: str = "30/minute"
-    rate_limit_failed_auth_per_ip: str = "30/minute"
 
     @field_validator("master_key")
     @classmethod
@@ -111,6 +151,14 @@ class Settings(BaseSettings):
             )
         return v
 
+    @field_validator("cors_headers")
+    @classmethod
+    def _check_cors_headers(cls, v: list[str]) -> list[str]:
+        for name in v:
+            if name != "*" and not _HEADER_NAME.fullmatch(name):
+                raise ValueError(f"{name!r} is not an HTTP header name")
+        return [name.lower() for name in v]
+
     @field_validator("trusted_proxies")
     @classmethod
     def _check_proxies(cls, v: tuple[str, ...]) -> tuple[str, ...]:
@@ -119,11 +167,11 @@ class Settings(BaseSettings):
         return v
 
     @field_validator(
-        "rate_limit_verify_per_ip",
+        "rate_limit_failed_auth_per_ip",
+        "rate_limit_failed_tokens_per_credential",
         "rate_limit_verify_per_credential",
         "rate_limit_refresh_per_ip",
         "rate_limit_refresh_per_session",
-        "rate_limit_failed_auth_per_ip",
     )
     @classmethod
     def _check_rate(cls, v: str) -> str:

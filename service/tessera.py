@@ -104,11 +104,13 @@ class Tessera:
         self.access = Access(store, clock, self.catalog, self.sessions, admin_key)
         self.rate_limits = RateLimits(
             {
-                Bucket.VERIFY_PER_IP: settings.rate_limit_verify_per_ip,
+                Bucket.FAILED_AUTH_PER_IP: settings.rate_limit_failed_auth_per_ip,
+                Bucket.FAILED_TOKENS_PER_CREDENTIAL: (
+                    settings.rate_limit_failed_tokens_per_credential
+                ),
                 Bucket.VERIFY_PER_CREDENTIAL: settings.rate_limit_verify_per_credential,
                 Bucket.REFRESH_PER_IP: settings.rate_limit_refresh_per_ip,
                 Bucket.REFRESH_PER_SESSION: settings.rate_limit_refresh_per_session,
-                Bucket.FAILED_AUTH_PER_IP: settings.rate_limit_failed_auth_per_ip,
             }
         )
         self.sweeper = Sweeper(

@@ -37,6 +37,12 @@ class Reason(StrEnum):
     REVOKED = "REVOKED"
 
 
+FORGERY_REASONS = frozenset({Reason.MALFORMED, Reason.INVALID})
+"""Reasons only a made-up or tampered token earns: the failures rate limits count.
+``EXPIRED``, ``REVOKED`` and ``WRONG_SESSION`` are everyday outcomes for a busy backend
+(a user's old token, a logout elsewhere, a backend serving several tags)."""
+
+
 class BadToken(Exception):
     """The token is not one of ours for this ring. ``reason`` is the public reason."""
 

@@ -30,6 +30,7 @@ def make_settings(data_dir: Path, **overrides: Any) -> Settings:
         "rate_limit_refresh_per_session": "10000/minute",
         "rate_limit_refresh_per_ip": "10000/minute",
         "rate_limit_failed_auth_per_ip": "10000/minute",
+        "rate_limit_failed_tokens_per_credential": "10000/minute",
     }
     values.update(overrides)
     return Settings(**values)
