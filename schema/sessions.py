@@ -9,6 +9,7 @@ from typing import Annotated
 
 import strawberry
 
+from schema.edge import CREDENTIAL
 from schema.errors import InvalidInputError, NotFoundError, SessionError
 from schema.inputs import input_type
 from schema.scalars import JSON, utc
@@ -101,7 +102,7 @@ class VerifySessionInput:
     product: str
     env: str
     tag: str
-    token: str
+    token: str = strawberry.field(metadata=CREDENTIAL)
 
 
 @strawberry.type
@@ -149,7 +150,7 @@ class RefreshSessionInput:
     product: str
     env: str
     tag: str
-    refresh_token: str
+    refresh_token: str = strawberry.field(metadata=CREDENTIAL)
 
 
 RefreshSessionResult = Annotated[
