@@ -10,6 +10,7 @@ from service.access import generate_api_key
 from service.errors import StartupError, TesseraError
 from service.settings import Settings, load_settings
 from service.tessera import Tessera
+from service.validation import Kind, require
 from store import open_store
 
 
@@ -21,7 +22,18 @@ async def _migrate(url: str) -> int:
         await store.close()
 
 
+def _check_arguments(args: argparse.Namespace) -> None:
+    """Command-line values enter Tessera too (undecodable bytes arrive as lone
+    surrogates): the edge rule applies to them as to the API's arguments."""
+    envs = getattr(args, "env", None) or ()
+    values = [("--name", args.name), ("--product", getattr(args, "product", None))]
+    for flag, value in [*values, *(("--env", env) for env in envs)]:
+        if value is not None:
+            require(value, Kind.NAME, flag)
+
+
 async def _create_key(settings: Settings, args: argparse.Namespace) -> str:
+    _check_arguments(args)
     tessera = await Tessera.start(settings, bootstrap_admin=False)
     try:
         if args.command == "create-admin-key":

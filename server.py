@@ -9,10 +9,12 @@ import asyncio
 import gc
 import json
 import logging
+import math
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import uvicorn
 from starlette.applications import Starlette
@@ -26,14 +28,16 @@ from strawberry.exceptions import MissingQueryError
 from strawberry.http import GraphQLRequestData, process_result
 from strawberry.http.ides import get_graphql_ide_html
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
+from strawberry.types import ExecutionResult
 from strawberry.types.graphql import OperationType
 
 from schema import audit, schema
 from schema.context import Context, client_ip
 from service import logs
-from service.errors import RequestErrorCode, StartupError
+from service.errors import FieldError, RequestErrorCode, StartupError
 from service.settings import Settings, load_settings
 from service.tessera import Tessera
+from service.validation import Kind, json_problems, string_problem
 
 OPERATIONS = Path(__file__).resolve().parent / "graphql" / "operations"
 log = logging.getLogger("tessera")
@@ -84,7 +88,7 @@ def _audit_refused(scope: Scope, status: int, reason: str) -> None:
 
 
 class BadRequest(Exception):
-    """The request is not one GraphQL operation as JSON; answered with a plain 400."""
+    """The request is not one GraphQL operation as JSON; answered with a 400 (`bad_request`)."""
 
 
 def _operation(body: bytes) -> GraphQLRequestData:
@@ -107,7 +111,48 @@ def _operation(body: bytes) -> GraphQLRequestData:
         raise BadRequest("The request's `operationName` must be a string or null")
     if not isinstance(extensions, dict | None):
         raise BadRequest("The request's `extensions` must be an object or null")
+    problems = _envelope_problems(query, name, variables, extensions)
+    if problems:
+        # Fixed text and the path only: the value may be anything, a secret included.
+        raise BadRequest(f"The request is refused: {problems[0].message}")
     return GraphQLRequestData(query, variables, name, extensions)
+
+
+def _envelope_problems(
+    query: str, name: str | None, variables: dict[str, Any] | None, extensions: Any
+) -> list[FieldError]:
+    """What the edge rule refuses in the request's own fields. The variables' values are
+    the fields' arguments, checked as such (schema/edge.py) so that errors name them."""
+    problems = json_problems(query, "query")
+    if name is not None and (problem := string_problem(name, Kind.NAME)) is not None:
+        problems.append(FieldError("operationName", f"operationName {problem}"))
+    for variable in variables or ():
+        if (problem := string_problem(variable, Kind.NAME)) is not None:
+            problems.append(FieldError("variables", f"a name in variables {problem}"))
+    return problems + json_problems(extensions, "extensions")
+
+
+def _response_body(result: ExecutionResult) -> str:
+    """The result as JSON, which it always is: a non-finite number (only a row stored
+    before the edge refused them can hold one) is answered as null rather than as the
+    ``NaN`` no JSON parser reads, so one such row cannot break a whole listing."""
+    payload = process_result(result)
+    try:
+        return json.dumps(payload, separators=(",", ":"), allow_nan=False)
+    except ValueError:
+        log.warning("a stored value held a non-finite number; it is answered as null")
+        return json.dumps(_finite(payload), separators=(",", ":"), allow_nan=False)
+
+
+def _finite(value: Any) -> Any:
+    """``value`` with every non-finite number in it replaced by ``None``."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_finite(v) for v in value]
+    return value
 
 
 class GraphQLEndpoint:
@@ -149,10 +194,7 @@ class GraphQLEndpoint:
             return bad_request(request.scope, "Unknown or ambiguous operation", text=text)
         except InvalidOperationTypeError as exc:
             return bad_request(request.scope, exc.as_http_error_reason("POST"))
-        return Response(
-            json.dumps(process_result(result), separators=(",", ":")),
-            media_type="application/json",
-        )
+        return Response(_response_body(result), media_type="application/json")
 
 
 _OPERATION_TYPES = frozenset({OperationType.QUERY, OperationType.MUTATION})

@@ -37,6 +37,7 @@ from schema.access import (
 )
 from schema.apikeys import ApiKey, CreateApiKeyResult, RevokeApiKeyResult
 from schema.configs import DeleteSessionConfigResult, SessionConfig, SessionConfigResult
+from schema.edge import guard
 from schema.errors import ERROR_TYPES, EXCEPTION_HANDLERS, log_errors
 from schema.policy import OperationPolicy
 from schema.products import CreateProductResult, Product
@@ -169,13 +170,15 @@ class TesseraSchema(strawberry.Schema):
         log_errors(errors)
 
 
+name_converter = CachedNameConverter()
+guard(Query, Mutation, names=name_converter)
 schema = TesseraSchema(
     query=Query,
     mutation=Mutation,
     types=list(ERROR_TYPES),
     extensions=[OperationPolicy],
     exception_handlers=EXCEPTION_HANDLERS,
-    config=StrawberryConfig(name_converter=CachedNameConverter()),
+    config=StrawberryConfig(name_converter=name_converter),
 )
 
 __all__ = ["schema"]

@@ -56,4 +56,6 @@ class CreateApiKeyInput:
 CreateApiKeyResult = Annotated[
     CreatedApiKey | NotFoundError | InvalidInputError, strawberry.union("CreateApiKeyResult")
 ]
-RevokeApiKeyResult = Annotated[ApiKey | NotFoundError, strawberry.union("RevokeApiKeyResult")]
+RevokeApiKeyResult = Annotated[
+    ApiKey | NotFoundError | InvalidInputError, strawberry.union("RevokeApiKeyResult")
+]

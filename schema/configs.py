@@ -8,6 +8,7 @@ from typing import Annotated
 
 import strawberry
 
+from schema.edge import TEXT
 from schema.errors import AlreadyExistsError, InvalidInputError, NotFoundError
 from schema.inputs import input_type
 from schema.scalars import JSON, utc
@@ -63,7 +64,7 @@ class CreateSessionConfigInput:
     product: str
     tag: str
     name: str
-    description: str = ""
+    description: str = strawberry.field(default="", metadata=TEXT)
     selector: str = DEFAULT_SELECTOR
     expiry: int = 1
     period: Period = Period.HOURS
@@ -79,7 +80,7 @@ class UpdateSessionConfigInput:
     product: str
     tag: str
     name: str | None = None
-    description: str | None = None
+    description: str | None = strawberry.field(default=None, metadata=TEXT)
     selector: str | None = None
     expiry: int | None = None
     period: Period | None = None
@@ -101,5 +102,6 @@ SessionConfigResult = Annotated[
     strawberry.union("SessionConfigResult"),
 ]
 DeleteSessionConfigResult = Annotated[
-    SessionConfig | NotFoundError, strawberry.union("DeleteSessionConfigResult")
+    SessionConfig | NotFoundError | InvalidInputError,
+    strawberry.union("DeleteSessionConfigResult"),
 ]

@@ -198,6 +198,8 @@ def top_level(error: GraphQLError, *, suggestions: bool) -> GraphQLError:
         extensions: dict[str, Any] = {"code": original.code}
         if isinstance(original, svc.RateLimited):
             extensions["retryAfter"] = original.retry_after
+        if original.field is not None:
+            extensions["field"] = original.field
         return GraphQLError(
             original.message, nodes=error.nodes, path=error.path, extensions=extensions
         )

@@ -7,6 +7,7 @@ from typing import Annotated
 
 import strawberry
 
+from schema.edge import CREDENTIAL
 from schema.errors import InvalidInputError, NotFoundError, SessionError
 from schema.inputs import input_type
 from schema.scalars import JSON, utc
@@ -99,7 +100,7 @@ class VerifySessionInput:
     product: str
     env: str
     tag: str
-    token: str
+    token: str = strawberry.field(metadata=CREDENTIAL)
 
 
 @strawberry.type
@@ -147,7 +148,7 @@ class RefreshSessionInput:
     product: str
     env: str
     tag: str
-    refresh_token: str
+    refresh_token: str = strawberry.field(metadata=CREDENTIAL)
 
 
 RefreshSessionResult = Annotated[

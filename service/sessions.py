@@ -34,7 +34,7 @@ from service.errors import (
 )
 from service.keyring import KeyRings
 from service.refresh import RefreshToken
-from service.validation import MAX_USER_ID_LENGTH, SLUG, text
+from service.validation import MAX_USER_ID_LENGTH, SLUG, Kind, require, text
 from store import NewSession, ProductRecord, SessionConfigRecord, SessionRecord, Store
 
 log = logging.getLogger("tessera.sessions")
@@ -46,6 +46,8 @@ LAST_SEEN_INTERVAL_SECONDS = 60.0
 # Claims from a decrypted token are still checked for shape before they reach the store.
 SESSION_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 MAX_TIMESTAMP = 2**40
+# A cursor of ours is about 50 characters.
+MAX_CURSOR_LENGTH = 128
 # Nesting deeper than this in data.details is refused (it would also exhaust recursion).
 MAX_DETAILS_DEPTH = 32
 DEFAULT_PAGE_SIZE = 20
@@ -104,15 +106,22 @@ class SessionPage:
 
 
 def _parse_cursor(cursor: str) -> tuple[float, str]:
-    try:
-        value = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-    except (binascii.Error, ValueError):
-        value = None
+    """The (startedAt, id) key a cursor of ``SessionPage.cursor`` holds. Anything else —
+    not base64, not JSON, another shape, a number out of range, an id that is not one of
+    ours — is refused before it reaches the store."""
+    value: Any = None
+    if len(cursor) <= MAX_CURSOR_LENGTH:
+        try:
+            value = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        except (binascii.Error, ValueError, RecursionError):  # bad UTF-8 is a ValueError
+            value = None
     if (
         not isinstance(value, list)
         or len(value) != 2
-        or not isinstance(value[0], int | float)
+        or type(value[0]) not in (int, float)  # bool is an int
+        or not 0 <= value[0] <= MAX_TIMESTAMP  # also refuses NaN and infinities
         or not isinstance(value[1], str)
+        or not SESSION_ID.fullmatch(value[1])
     ):
         raise InvalidInput("after is not a cursor from this listing", field="after")
     return float(value[0]), value[1]
@@ -141,7 +150,9 @@ def _depth(value: Any) -> int:
 
 
 def resolve_identifier(selector: str, user_id: str, details: dict[str, Any]) -> str:
-    """The value the config's selector points at, as a string."""
+    """The value the config's selector points at, as a string. It is stored and indexed
+    as a name, so the edge rule's limits for names apply to it (``data.userId`` has
+    passed them already)."""
     path = selector[len("$Session{") : -1]
     if path == "userId":
         return user_id
@@ -154,7 +165,7 @@ def resolve_identifier(selector: str, user_id: str, details: dict[str, Any]) -> 
         raise SelectorUnresolved(
             f"selector {selector} must resolve to a non-empty string or number", field="data"
         )
-    return str(value)
+    return require(str(value), Kind.NAME, f"data.{path}")
 
 
 class Sessions:
@@ -550,8 +561,7 @@ class Sessions:
         token_tag, compact = tokens.split(token, self._max_token_length)
         if token_tag != tag:
             raise tokens.BadToken(tokens.Reason.WRONG_SESSION)
-        # No product/env/tag that is not a slug can exist; checking here also keeps
-        # strings the store cannot encode (lone surrogates) away from it.
+        # No product/env/tag that is not a slug can exist: no need to look them up.
         if not (SLUG.fullmatch(product) and SLUG.fullmatch(env) and SLUG.fullmatch(tag)):
             raise tokens.BadToken(tokens.Reason.WRONG_SESSION)
         # The token's own ring (found by its kid) decides between INVALID and

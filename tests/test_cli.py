@@ -58,6 +58,23 @@ async def test_cli_create_keys_store_working_keys(tmp_path: Path) -> None:
     assert (product_principal.product, product_principal.envs) == ("shop", ("prd",))
 
 
+def test_cli_bad_argument_is_refused_by_the_edge_rule(tmp_path: Path) -> None:
+    env = {"TESSERA_ADMIN_KEY": generate_api_key()}
+    # Bytes that are not UTF-8 reach Python's argv as lone surrogates.
+    cases = {
+        "--product": ["create-api-key", "--product", "sh\udcffop"],
+        "--env": ["create-api-key", "--product", "shop", "--env", "e" * 300],
+        "--name": ["create-admin-key", "--name", "ops\x01"],
+    }
+
+    results = {flag: run(tmp_path, *args, **env) for flag, args in cases.items()}
+
+    for flag, result in results.items():
+        assert result.returncode == 2, result.stderr
+        assert result.stderr.startswith(f"tessera: {flag} "), result.stderr
+        assert "Traceback" not in result.stderr
+
+
 def test_cli_migrate_creates_the_configured_database(tmp_path: Path) -> None:
     database = tmp_path / "elsewhere" / "t.db"
 

@@ -266,7 +266,7 @@ async def test_create_session_absurd_nesting_is_refused_cleanly(api: Api, levels
     ("data", "field"),
     [
         ('{"userId": "\\ud800", "details": {}}', "data.userId"),
-        ('{"userId": "u", "details": {"name": "\\ud800"}}', "data.details"),
+        ('{"userId": "u", "details": {"name": "\\ud800"}}', "data.details.name"),
     ],
 )
 async def test_create_session_lone_surrogate_is_invalid_input(

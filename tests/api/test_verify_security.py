@@ -483,11 +483,13 @@ async def test_token_lone_surrogate_is_rejected(api: Api, tessera: Tessera) -> N
 
 
 @pytest.mark.parametrize("field", ["product", "env", "tag"])
-async def test_target_lone_surrogate_is_rejected(api: Api, tessera: Tessera, field: str) -> None:
+async def test_target_that_is_no_slug_is_rejected(api: Api, tessera: Tessera, field: str) -> None:
+    # (A target the edge refuses, such as a lone surrogate, is INVALID_INPUT before any
+    # verification: tests/api/test_edge.py.)
     issued = await issue(api, tessera)
-    token = join("\ud800", split(issued.token)[1]) if field == "tag" else issued.token
+    token = join("Zoë App", split(issued.token)[1]) if field == "tag" else issued.token
 
-    await assert_rejected(api, token, "WRONG_SESSION", **{field: "\ud800"})
+    await assert_rejected(api, token, "WRONG_SESSION", **{field: "Zoë App"})
 
 
 # --- the token belongs to one product, env and tag ---------------------------------------
