@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
+from dataclasses import fields
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 import strawberry
 
@@ -12,7 +13,7 @@ from schema.edge import TEXT
 from schema.errors import AlreadyExistsError, InvalidInputError, NotFoundError
 from schema.inputs import input_type
 from schema.scalars import JSON, utc
-from service.catalog import DEFAULT_SELECTOR, Period, TokenFormat
+from service.catalog import DEFAULT_SELECTOR, ConfigPatch, ConfigSpec, Period, TokenFormat
 from store import SessionConfigRecord
 
 # The service owns these enums; registering them here exposes them unchanged.
@@ -42,21 +43,21 @@ class SessionConfig:
     def of(cls, product: str, r: SessionConfigRecord) -> SessionConfig:
         return cls(
             product=product,
-            tag=r.tag,
-            name=r.name,
-            description=r.description,
-            selector=r.selector,
-            expiry=r.expiry,
+            **{name: getattr(r, name) for name in _SHOWN_AS_STORED},
             period=Period(r.period),
-            refresh_expiry=r.refresh_expiry,
             refresh_period=Period(r.refresh_period),
-            idle_timeout=r.idle_timeout,
-            refresh_grace_seconds=r.refresh_grace_seconds,
             schema=None if r.json_schema is None else json.loads(r.json_schema),
             token_format=TokenFormat(r.token_format),
             created_at=utc(r.created_at),
             updated_at=utc(r.updated_at),
         )
+
+
+# The fields a client sees as the store holds them; ``of`` converts the others.
+_CONVERTED = frozenset(
+    ("product", "period", "refresh_period", "schema", "token_format", "created_at", "updated_at")
+)
+_SHOWN_AS_STORED = tuple(f.name for f in fields(SessionConfig) if f.name not in _CONVERTED)
 
 
 @input_type
@@ -74,6 +75,13 @@ class CreateSessionConfigInput:
     refresh_grace_seconds: int | None = None
     schema: JSON | None = None
 
+    def spec(self) -> ConfigSpec:
+        """The config as the service takes it: ConfigSpec's fields, by name."""
+        return ConfigSpec(**{name: getattr(self, name) for name in _SPEC_FIELDS})
+
+
+_SPEC_FIELDS = tuple(f.name for f in fields(ConfigSpec))
+
 
 @input_type(description="Omitted fields keep their value; null clears a nullable one.")
 class UpdateSessionConfigInput:
@@ -89,6 +97,22 @@ class UpdateSessionConfigInput:
     idle_timeout: strawberry.Maybe[int | None] = None
     refresh_grace_seconds: int | None = None
     schema: strawberry.Maybe[JSON | None] = None
+
+    def patch(self) -> ConfigPatch:
+        """The change as the service takes it: ConfigPatch's fields, by name. A field
+        with a ``clear_<field>`` flag is a Maybe here: omitted leaves it, null clears it."""
+        changes: dict[str, Any] = {}
+        for name in _PATCH_FIELDS:
+            value = getattr(self, name)
+            if f"clear_{name}" in _CLEAR_FLAGS:
+                changes[f"clear_{name}"] = value is not None and value.value is None
+                value = None if value is None else value.value
+            changes[name] = value
+        return ConfigPatch(**changes)
+
+
+_CLEAR_FLAGS = frozenset(f.name for f in fields(ConfigPatch) if f.name.startswith("clear_"))
+_PATCH_FIELDS = tuple(f.name for f in fields(ConfigPatch) if f.name not in _CLEAR_FLAGS)
 
 
 @input_type

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from enum import StrEnum
 from typing import Any
 
@@ -188,18 +188,20 @@ def _values(spec: ConfigSpec) -> ConfigValues:
     )
 
 
+# What a stored config holds as ConfigSpec does; the other spec fields are converted.
+_STORED_AS_IS = tuple(
+    f.name for f in fields(ConfigSpec) if f.name not in ("period", "refresh_period", "schema")
+)
+# The fields a patch replaces when set, and those its clear_<field> flags unset.
+_PATCHED = tuple(f.name for f in fields(ConfigPatch) if not f.name.startswith("clear_"))
+_CLEARABLE = tuple(f.name for f in fields(ConfigPatch) if f.name.startswith("clear_"))
+
+
 def _spec_of(config: SessionConfigRecord) -> ConfigSpec:
     return ConfigSpec(
-        tag=config.tag,
-        name=config.name,
-        description=config.description,
-        selector=config.selector,
-        expiry=config.expiry,
+        **{name: getattr(config, name) for name in _STORED_AS_IS},
         period=Period(config.period),
-        refresh_expiry=config.refresh_expiry,
         refresh_period=Period(config.refresh_period),
-        idle_timeout=config.idle_timeout,
-        refresh_grace_seconds=config.refresh_grace_seconds,
         schema=None if config.json_schema is None else json.loads(config.json_schema),
     )
 
@@ -274,27 +276,9 @@ class Catalog:
     ) -> SessionConfigRecord:
         current = await self.config(product_tag, tag)
         spec = _spec_of(current)
-        changes = {
-            k: getattr(patch, k)
-            for k in (
-                "name",
-                "description",
-                "selector",
-                "expiry",
-                "period",
-                "refresh_expiry",
-                "refresh_period",
-                "idle_timeout",
-                "refresh_grace_seconds",
-                "schema",
-            )
-            if getattr(patch, k) is not None
-        }
+        changes = {k: getattr(patch, k) for k in _PATCHED if getattr(patch, k) is not None}
+        changes.update({k.removeprefix("clear_"): None for k in _CLEARABLE if getattr(patch, k)})
         spec = replace(spec, **changes)
-        if patch.clear_schema:
-            spec = replace(spec, schema=None)
-        if patch.clear_idle_timeout:
-            spec = replace(spec, idle_timeout=None)
         updated = await self._store.update_config(current.id, _values(spec), self._clock.now())
         if updated is None:
             raise SessionConfigNotFound(f"session config {tag!r} does not exist", field="tag")

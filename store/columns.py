@@ -1,25 +1,54 @@
-"""Column lists shared by the adapters: each record type is read in this order, so
-``Record(*row)`` works on either database."""
+"""Column lists, derived from the records: a table's columns are its record's fields, in
+their order, so ``Record(*row)`` works on either database and a column is declared once
+(as its record's field) besides the migration that adds it.
+
+``WORDS`` offers the lists to the statements (``store.statements``) as ``{name}``
+markers: ``{x_columns}`` is a select list, ``{x_params}`` the matching ``:name``
+parameters, ``{config_assignments}`` the ``SET`` list of a config update."""
 
 from __future__ import annotations
 
-CONFIG_COLUMNS = (
-    "id, product_id, tag, name, description, selector, expiry, period, refresh_expiry, "
-    "refresh_period, idle_timeout, refresh_grace_seconds, json_schema, token_format, "
-    "created_at, updated_at"
+from dataclasses import fields
+
+from store.records import (
+    ApiKeyRecord,
+    ConfigValues,
+    KeyRecord,
+    NewSession,
+    SessionConfigRecord,
+    SessionRecord,
 )
-SESSION_COLUMNS = (
-    "id, product_id, env, config_id, identifier, user_id, details, started_at, expires_at, "
-    "refresh_expires_at, last_seen_at, last_refresh_at, revoked_at, revoked_reason, "
-    "refresh_generation, refresh_hash, refresh_salt, rotated_at"
-)
-KEY_COLUMNS = "kid, product_id, env, alg, state, wrapped, created_at"
-API_KEY_COLUMNS = (
-    "id, name, key_hash, product_id, envs, is_admin, created_at, last_used_at, revoked_at"
-)
-# API keys are read with their product's tag, so scope checks need no second query.
-API_KEY_SELECT = (
-    "SELECT k.id, k.name, k.key_hash, k.product_id, k.envs, k.is_admin, k.created_at, "
-    "k.last_used_at, k.revoked_at, p.tag FROM api_keys k LEFT JOIN products p "
-    "ON p.id = k.product_id"
-)
+
+
+def _names(record: type, *, exclude: tuple[str, ...] = ()) -> tuple[str, ...]:
+    return tuple(f.name for f in fields(record) if f.name not in exclude)
+
+
+def _list(names: tuple[str, ...], form: str = "{}") -> str:
+    return ", ".join(form.format(name) for name in names)
+
+
+CONFIG_FIELDS = _names(ConfigValues)
+CONFIG_COLUMNS = _names(SessionConfigRecord)
+SESSION_COLUMNS = _names(SessionRecord)
+NEW_SESSION_FIELDS = _names(NewSession)
+KEY_COLUMNS = _names(KeyRecord)
+# ``product`` is the owning product's tag, joined on reads: not a column of api_keys.
+API_KEY_COLUMNS = _names(ApiKeyRecord, exclude=("product",))
+
+WORDS: dict[str, str] = {
+    "config_columns": _list(CONFIG_COLUMNS),
+    "config_fields": _list(CONFIG_FIELDS),
+    "config_params": _list(CONFIG_FIELDS, ":{}"),
+    "config_assignments": _list(CONFIG_FIELDS, "{0} = :{0}"),
+    "session_columns": _list(SESSION_COLUMNS),
+    "new_session_fields": _list(NEW_SESSION_FIELDS),
+    "new_session_params": _list(NEW_SESSION_FIELDS, ":{}"),
+    "key_columns": _list(KEY_COLUMNS),
+    "key_params": _list(KEY_COLUMNS, ":{}"),
+    "api_key_columns": _list(API_KEY_COLUMNS),
+    "api_key_params": _list(API_KEY_COLUMNS, ":{}"),
+    # Read with the product's tag last (ApiKeyRecord.product), so scope checks need no
+    # second query.
+    "api_key_select": _list(API_KEY_COLUMNS, "k.{}") + ", p.tag",
+}

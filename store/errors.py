@@ -9,3 +9,8 @@ class Conflict(Exception):
 
 class StoreUnavailable(Exception):
     """The database cannot be reached or used right now."""
+
+
+# Conflict's message where a caller names nothing better. Never the driver's own
+# message: it quotes the conflicting values.
+CONFLICT = "a uniqueness constraint refused the write"

@@ -1,7 +1,7 @@
 """PostgreSQL through a pooled ``asyncpg``: for several Tessera instances on one database.
 
-Semantics are the SQLite adapter's, statement for statement; what differs is how they are
-made safe across processes:
+The statements and the logic are ``SqlStore``'s, shared with the SQLite adapter; what
+this module adds is how they are made safe across processes:
 
 - every atomic change is one conditional statement (``UPDATE ... WHERE
   refresh_generation = $n RETURNING``, ``INSERT ... ON CONFLICT DO NOTHING``, a
@@ -27,7 +27,6 @@ URL query parameters read here (and not passed to the server): ``min_size`` (def
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar
@@ -36,24 +35,12 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import asyncpg
 import asyncpg.exceptions as pgerr
 
-from store.columns import (
-    API_KEY_COLUMNS,
-    API_KEY_SELECT,
-    CONFIG_COLUMNS,
-    KEY_COLUMNS,
-    SESSION_COLUMNS,
-)
-from store.errors import Conflict, StoreUnavailable
-from store.migrations import HEAD, MIGRATIONS
-from store.records import (
-    ApiKeyRecord,
-    ConfigValues,
-    KeyRecord,
-    NewSession,
-    ProductRecord,
-    SessionConfigRecord,
-    SessionRecord,
-)
+from store.dialects import POSTGRES
+from store.errors import CONFLICT, Conflict, StoreUnavailable
+from store.migrations import steps
+from store.rows import Args, Row
+from store.sqlstore import SqlStore, env_times
+from store.statements import Statements
 
 if TYPE_CHECKING:
     from asyncpg.pool import PoolConnectionProxy
@@ -71,10 +58,7 @@ CLOSE_TIMEOUT = 10.0
 # pg_advisory_xact_lock key for migrations: b"tessera\x01" as a signed 64-bit integer.
 MIGRATION_LOCK_KEY = int.from_bytes(b"tessera\x01", "big", signed=True)
 
-_PRODUCT_SELECT = (
-    "SELECT p.id, p.tag, p.name, p.created_at, ARRAY(SELECT e.env FROM environments e "
-    'WHERE e.product_id = p.id ORDER BY e.created_at, e.env COLLATE "C") FROM products p'
-)
+# One statement: a product and its environments commit together.
 _INSERT_PRODUCT = (
     "WITH p AS (INSERT INTO products (tag, name, created_at) VALUES ($1, $2, $3) "
     "{on_conflict} RETURNING id), "
@@ -83,13 +67,10 @@ _INSERT_PRODUCT = (
     "unnest($4::text[], $5::double precision[]) AS v(env, created_at)) "
     "SELECT id FROM p"
 )
-_CONFIG_VALUES = (
-    "INSERT INTO session_configs (product_id, tag, name, description, selector, expiry, "
-    "period, refresh_expiry, refresh_period, idle_timeout, refresh_grace_seconds, "
-    "json_schema, token_format, created_at, updated_at) "
-    "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14)"
-)
-_LIVE = "config_id = $1 AND env = $2 AND revoked_at IS NULL AND refresh_expires_at > $3"
+_INSERT_PRODUCTS = {
+    False: _INSERT_PRODUCT.format(on_conflict=""),
+    True: _INSERT_PRODUCT.format(on_conflict="ON CONFLICT (tag) DO NOTHING"),
+}
 
 # The database cannot be reached or used right now (as opposed to a bug in a statement).
 _UNAVAILABLE: tuple[type[BaseException], ...] = (
@@ -122,54 +103,9 @@ _RECONNECTABLE: tuple[type[BaseException], ...] = (
 )
 
 
-def _config(row: asyncpg.Record) -> SessionConfigRecord:
-    return SessionConfigRecord(*row)
-
-
-def _session(row: asyncpg.Record) -> SessionRecord:
-    return SessionRecord(*row)
-
-
-def _key(row: asyncpg.Record) -> KeyRecord:
-    return KeyRecord(*row)
-
-
-def _api_key(row: asyncpg.Record) -> ApiKeyRecord:
-    envs = tuple(json.loads(row[4])) if row[4] is not None else None
-    return ApiKeyRecord(
-        row[0], row[1], row[2], row[3], envs, bool(row[5]), row[6], row[7], row[8], row[9]
-    )
-
-
-def _product(row: asyncpg.Record) -> ProductRecord:
-    return ProductRecord(row[0], row[1], row[2], tuple(row[4]), row[3])
-
-
 def _count(status: str) -> int:
     """Rows affected, from a command tag such as ``UPDATE 1`` or ``INSERT 0 3``."""
     return int(status.rsplit(" ", 1)[-1])
-
-
-def _storable(*texts: str | None) -> bool:
-    """PostgreSQL text cannot hold NUL, so no row can match a value containing one."""
-    return not any(t is not None and "\x00" in t for t in texts)
-
-
-def _config_args(values: ConfigValues) -> tuple[object, ...]:
-    return (
-        values.tag,
-        values.name,
-        values.description,
-        values.selector,
-        values.expiry,
-        values.period,
-        values.refresh_expiry,
-        values.refresh_period,
-        values.idle_timeout,
-        values.refresh_grace_seconds,
-        values.json_schema,
-        values.token_format,
-    )
 
 
 async def _keep_session(conn: asyncpg.Connection[asyncpg.Record]) -> None:
@@ -200,10 +136,19 @@ def _count_param(params: dict[str, str], name: str, default: int, minimum: int) 
     return int(raw)
 
 
-class PostgresStore:
+# Many rows in one statement: asyncpg binds arrays, which SQLite cannot.
+_REPLACE_SESSION_DETAILS = (
+    "UPDATE sessions s SET details = c.new "
+    "FROM unnest($1::text[], $2::text[], $3::text[]) AS c(id, old, new) "
+    "WHERE s.id = c.id AND s.details = c.old"
+)
+
+
+class PostgresStore(SqlStore):
     """``Store`` on a PostgreSQL database through an asyncpg connection pool."""
 
-    dialect = "postgresql"
+    sql = Statements(POSTGRES)
+    probe_failures = (StoreUnavailable, pgerr.PostgresError)
 
     def __init__(self, url: str) -> None:
         parts = urlsplit(url)
@@ -301,7 +246,7 @@ class PostgresStore:
                     return await op(conn)
             except pgerr.IntegrityConstraintViolationError:
                 # Not the driver's message: its detail quotes the conflicting key.
-                raise Conflict(conflict or "a uniqueness constraint refused the write") from None
+                raise Conflict(conflict or CONFLICT) from None
             except pgerr.DataError:
                 # NUL in text, invalid Unicode (for which sqlite3 raises UnicodeEncodeError,
                 # a ValueError too) or a number out of its column's range. Not the driver's
@@ -316,28 +261,64 @@ class PostgresStore:
                 raise self._unavailable(exc) from None
         raise AssertionError("unreachable")
 
-    async def _fetchrow(
-        self, sql: str, *args: object, idempotent: bool = False, conflict: str | None = None
-    ) -> asyncpg.Record | None:
+    # Primitives ----------------------------------------------------------------------
+    async def _row(self, sql: str, args: Args = ()) -> Row | None:
+        async def op(conn: _Conn) -> asyncpg.Record | None:
+            return await conn.fetchrow(sql, *args)
+
+        return await self._run(op, idempotent=True)
+
+    async def _rows(self, sql: str, args: Args = ()) -> list[Row]:
+        async def op(conn: _Conn) -> list[asyncpg.Record]:
+            return await conn.fetch(sql, *args)
+
+        return list(await self._run(op, idempotent=True))
+
+    async def _write(
+        self, sql: str, args: Args, *, idempotent: bool = False, conflict: str = CONFLICT
+    ) -> int:
+        async def op(conn: _Conn) -> str:
+            return await conn.execute(sql, *args)
+
+        return _count(await self._run(op, idempotent=idempotent, conflict=conflict))
+
+    async def _write_row(
+        self, sql: str, args: Args, *, idempotent: bool = False, conflict: str = CONFLICT
+    ) -> Row | None:
         async def op(conn: _Conn) -> asyncpg.Record | None:
             return await conn.fetchrow(sql, *args)
 
         return await self._run(op, idempotent=idempotent, conflict=conflict)
 
-    async def _fetch(self, sql: str, *args: object) -> list[asyncpg.Record]:
-        async def op(conn: _Conn) -> list[asyncpg.Record]:
-            return await conn.fetch(sql, *args)
+    async def _insert_product(
+        self, tag: str, name: str, envs: tuple[str, ...], now: float, *, if_absent: bool
+    ) -> None:
+        times = [t for _, t in env_times(envs, now)]
+        await self._write_row(
+            _INSERT_PRODUCTS[if_absent], (tag, name, now, list(envs), times), idempotent=if_absent
+        )
 
-        return await self._run(op, idempotent=True)
+    def _storable(self, *texts: str | None) -> bool:
+        """PostgreSQL text cannot hold NUL, so no row can match a value containing one."""
+        return not any(t is not None and "\x00" in t for t in texts)
 
-    async def _execute(self, sql: str, *args: object, idempotent: bool = False) -> int:
-        async def op(conn: _Conn) -> str:
-            return await conn.execute(sql, *args)
+    def _after_id(self, after_id: str) -> str:
+        # No stored id holds NUL; bytewise, "x\0..." sorts right after "x".
+        return after_id if self._storable(after_id) else after_id.split("\x00", 1)[0] + "\x01"
 
-        return _count(await self._run(op, idempotent=idempotent))
+    async def replace_session_details(self, changes: list[tuple[str, str, str]]) -> int:
+        # One conditional statement for the batch, so re-running it after a lost
+        # connection is safe.
+        return await self._write(
+            _REPLACE_SESSION_DETAILS,
+            ([c[0] for c in changes], [c[1] for c in changes], [c[2] for c in changes]),
+            idempotent=True,
+        )
 
     # Lifecycle -----------------------------------------------------------------------
     async def migrate(self) -> int:
+        sql = self.sql
+
         async def op(conn: _Conn) -> None:
             async with conn.transaction():
                 await conn.execute(
@@ -345,23 +326,10 @@ class PostgresStore:
                     MIGRATION_LOCK_KEY,
                     timeout=MIGRATION_TIMEOUT,
                 )
-                await conn.execute(
-                    "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, "
-                    "name TEXT NOT NULL, applied_at DOUBLE PRECISION NOT NULL)"
-                )
-                applied = {v for (v,) in await conn.fetch("SELECT version FROM schema_migrations")}
-                for migration in MIGRATIONS:
-                    if migration.version in applied:
-                        continue
-                    for stmt in migration.render(self.dialect):
-                        await conn.execute(stmt, timeout=MIGRATION_TIMEOUT)
-                    await conn.execute(
-                        "INSERT INTO schema_migrations (version, name, applied_at) "
-                        "VALUES ($1, $2, $3)",
-                        migration.version,
-                        migration.name,
-                        time.time(),
-                    )
+                await conn.execute(sql.CREATE_SCHEMA_MIGRATIONS)
+                applied = {v for (v,) in await conn.fetch(sql.APPLIED_VERSIONS)}
+                for statement, args in steps(sql, applied, time.time()):
+                    await conn.execute(statement, *args, timeout=MIGRATION_TIMEOUT)
 
         await self._run(op, idempotent=True)
         return await self.schema_version()
@@ -369,20 +337,12 @@ class PostgresStore:
     async def schema_version(self) -> int:
         async def op(conn: _Conn) -> int:
             try:
-                version = await conn.fetchval("SELECT MAX(version) FROM schema_migrations")
+                version = await conn.fetchval(self.sql.SCHEMA_VERSION)
             except pgerr.UndefinedTableError:
                 return 0
             return int(version or 0)
 
         return await self._run(op, idempotent=True)
-
-    async def ready(self) -> bool:
-        """True when the database answers and its schema is at least at ``HEAD`` (an
-        instance of a newer release may have migrated further during a rolling deploy)."""
-        try:
-            return await self.schema_version() >= HEAD
-        except (StoreUnavailable, pgerr.PostgresError):
-            return False
 
     async def close(self) -> None:
         self._closed = True
@@ -394,484 +354,3 @@ class PostgresStore:
             await asyncio.wait_for(pool.close(), CLOSE_TIMEOUT)
         except _UNAVAILABLE:
             pool.terminate()
-
-    # Metadata ------------------------------------------------------------------------
-    async def get_meta(self, key: str) -> str | None:
-        if not _storable(key):
-            return None
-        row = await self._fetchrow("SELECT value FROM meta WHERE key = $1", key, idempotent=True)
-        return None if row is None else str(row[0])
-
-    async def put_meta_if_absent(self, key: str, value: str) -> str:
-        async def op(conn: _Conn) -> str:
-            stored = await conn.fetchval(
-                "INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING "
-                "RETURNING value",
-                key,
-                value,
-            )
-            if stored is None:
-                # Lost to an existing (or concurrently committed) value: read it.
-                stored = await conn.fetchval("SELECT value FROM meta WHERE key = $1", key)
-            return str(stored)
-
-        return await self._run(op, idempotent=True)
-
-    # Products and environments -------------------------------------------------------
-    async def _product_by(self, conn: _Conn, where: str, arg: object) -> ProductRecord | None:
-        row = await conn.fetchrow(f"{_PRODUCT_SELECT} WHERE p.{where} = $1", arg)
-        return None if row is None else _product(row)
-
-    @staticmethod
-    def _env_args(envs: tuple[str, ...], now: float) -> tuple[list[str], list[float]]:
-        return list(envs), [now + i * 1e-6 for i in range(len(envs))]
-
-    async def insert_product(
-        self, tag: str, name: str, envs: tuple[str, ...], now: float
-    ) -> ProductRecord:
-        async def op(conn: _Conn) -> ProductRecord:
-            # One statement: the product and its environments commit together.
-            await conn.fetchval(
-                _INSERT_PRODUCT.format(on_conflict=""), tag, name, now, *self._env_args(envs, now)
-            )
-            product = await self._product_by(conn, "tag", tag)
-            assert product is not None
-            return product
-
-        return await self._run(op, conflict=f"product {tag!r} exists")
-
-    async def ensure_product(
-        self, tag: str, name: str, envs: tuple[str, ...], now: float
-    ) -> ProductRecord:
-        existing = await self.get_product(tag)
-        if existing is not None:
-            return existing
-
-        async def op(conn: _Conn) -> ProductRecord:
-            await conn.fetchval(
-                _INSERT_PRODUCT.format(on_conflict="ON CONFLICT (tag) DO NOTHING"),
-                tag,
-                name,
-                now,
-                *self._env_args(envs, now),
-            )
-            product = await self._product_by(conn, "tag", tag)
-            assert product is not None
-            return product
-
-        return await self._run(op, idempotent=True, conflict=f"product {tag!r} exists")
-
-    async def get_product(self, tag: str) -> ProductRecord | None:
-        if not _storable(tag):
-            return None
-        row = await self._fetchrow(f"{_PRODUCT_SELECT} WHERE p.tag = $1", tag, idempotent=True)
-        return None if row is None else _product(row)
-
-    async def get_product_by_id(self, product_id: int) -> ProductRecord | None:
-        row = await self._fetchrow(
-            f"{_PRODUCT_SELECT} WHERE p.id = $1", product_id, idempotent=True
-        )
-        return None if row is None else _product(row)
-
-    async def list_products(self) -> list[ProductRecord]:
-        rows = await self._fetch(f'{_PRODUCT_SELECT} ORDER BY p.tag COLLATE "C"')
-        return [_product(r) for r in rows]
-
-    async def ensure_env(self, product_id: int, env: str, now: float) -> None:
-        await self._execute(
-            "INSERT INTO environments (product_id, env, created_at) VALUES ($1, $2, $3) "
-            "ON CONFLICT (product_id, env) DO NOTHING",
-            product_id,
-            env,
-            now,
-            idempotent=True,
-        )
-
-    # Session configs -----------------------------------------------------------------
-    async def insert_config(
-        self, product_id: int, values: ConfigValues, now: float
-    ) -> SessionConfigRecord:
-        row = await self._fetchrow(
-            f"{_CONFIG_VALUES} RETURNING {CONFIG_COLUMNS}",
-            product_id,
-            *_config_args(values),
-            now,
-            conflict=f"session config {values.tag!r} exists",
-        )
-        assert row is not None
-        return _config(row)
-
-    async def ensure_config(
-        self, product_id: int, values: ConfigValues, now: float
-    ) -> SessionConfigRecord:
-        existing = await self.get_config(product_id, values.tag)
-        if existing is not None:
-            return existing
-
-        async def op(conn: _Conn) -> SessionConfigRecord:
-            row = await conn.fetchrow(
-                f"{_CONFIG_VALUES} ON CONFLICT (product_id, tag) DO NOTHING "
-                f"RETURNING {CONFIG_COLUMNS}",
-                product_id,
-                *_config_args(values),
-                now,
-            )
-            if row is None:
-                row = await conn.fetchrow(
-                    f"SELECT {CONFIG_COLUMNS} FROM session_configs "
-                    "WHERE product_id = $1 AND tag = $2",
-                    product_id,
-                    values.tag,
-                )
-            assert row is not None
-            return _config(row)
-
-        return await self._run(
-            op, idempotent=True, conflict=f"session config {values.tag!r} exists"
-        )
-
-    async def get_config(self, product_id: int, tag: str) -> SessionConfigRecord | None:
-        if not _storable(tag):
-            return None
-        row = await self._fetchrow(
-            f"SELECT {CONFIG_COLUMNS} FROM session_configs WHERE product_id = $1 AND tag = $2",
-            product_id,
-            tag,
-            idempotent=True,
-        )
-        return None if row is None else _config(row)
-
-    async def list_configs(self, product_id: int) -> list[SessionConfigRecord]:
-        rows = await self._fetch(
-            f"SELECT {CONFIG_COLUMNS} FROM session_configs WHERE product_id = $1 "
-            'ORDER BY tag COLLATE "C"',
-            product_id,
-        )
-        return [_config(r) for r in rows]
-
-    async def update_config(
-        self, config_id: int, values: ConfigValues, now: float
-    ) -> SessionConfigRecord | None:
-        row = await self._fetchrow(
-            "UPDATE session_configs SET tag = $1, name = $2, description = $3, selector = $4, "
-            "expiry = $5, period = $6, refresh_expiry = $7, refresh_period = $8, "
-            "idle_timeout = $9, refresh_grace_seconds = $10, json_schema = $11, "
-            f"token_format = $12, updated_at = $13 WHERE id = $14 RETURNING {CONFIG_COLUMNS}",
-            *_config_args(values),
-            now,
-            config_id,
-            conflict=f"session config {values.tag!r} exists",
-        )
-        return None if row is None else _config(row)
-
-    async def delete_config(self, config_id: int) -> bool:
-        return await self._execute("DELETE FROM session_configs WHERE id = $1", config_id) > 0
-
-    # Key rings -----------------------------------------------------------------------
-    async def list_keys(self, product_id: int, env: str) -> list[KeyRecord]:
-        rows = await self._fetch(
-            f"SELECT {KEY_COLUMNS} FROM signing_keys WHERE product_id = $1 AND env = $2 "
-            "AND state != 'retired' ORDER BY created_at DESC",
-            product_id,
-            env,
-        )
-        return [_key(r) for r in rows]
-
-    async def find_key(self, kid: str) -> KeyRecord | None:
-        if not _storable(kid):
-            return None
-        row = await self._fetchrow(
-            f"SELECT {KEY_COLUMNS} FROM signing_keys WHERE kid = $1", kid, idempotent=True
-        )
-        return None if row is None else _key(row)
-
-    async def insert_active_key(self, key: KeyRecord) -> KeyRecord:
-        async def op(conn: _Conn) -> KeyRecord:
-            # Arbitrated by the partial unique index signing_keys_one_active: of racing
-            # instances exactly one inserts, the others read its key back.
-            row = await conn.fetchrow(
-                f"INSERT INTO signing_keys ({KEY_COLUMNS}) "
-                "VALUES ($1, $2, $3, $4, 'active', $5, $6) "
-                "ON CONFLICT (product_id, env) WHERE state = 'active' DO NOTHING "
-                f"RETURNING {KEY_COLUMNS}",
-                key.kid,
-                key.product_id,
-                key.env,
-                key.alg,
-                key.wrapped,
-                key.created_at,
-            )
-            if row is None:
-                row = await conn.fetchrow(
-                    f"SELECT {KEY_COLUMNS} FROM signing_keys WHERE product_id = $1 "
-                    "AND env = $2 AND state = 'active'",
-                    key.product_id,
-                    key.env,
-                )
-            if row is None:
-                raise Conflict("the ring's active key changed while inserting one")
-            return _key(row)
-
-        return await self._run(op, idempotent=True, conflict=f"key {key.kid!r} exists")
-
-    # Sessions ------------------------------------------------------------------------
-    async def insert_session(self, session: NewSession) -> None:
-        s = session
-        await self._execute(
-            f"INSERT INTO sessions ({SESSION_COLUMNS}) VALUES "
-            "($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $8, $8, NULL, NULL, 0, $11, $12, NULL)",
-            s.id,
-            s.product_id,
-            s.env,
-            s.config_id,
-            s.identifier,
-            s.user_id,
-            s.details,
-            s.started_at,
-            s.expires_at,
-            s.refresh_expires_at,
-            s.refresh_hash,
-            s.refresh_salt,
-        )
-
-    async def get_session(self, session_id: str) -> SessionRecord | None:
-        if not _storable(session_id):
-            return None
-        row = await self._fetchrow(
-            f"SELECT {SESSION_COLUMNS} FROM sessions WHERE id = $1", session_id, idempotent=True
-        )
-        return None if row is None else _session(row)
-
-    async def rotate_refresh(
-        self,
-        session_id: str,
-        generation: int,
-        new_hash: bytes,
-        expires_at: float,
-        now: float,
-    ) -> SessionRecord | None:
-        if not _storable(session_id):
-            return None
-        # Never retried: a lost reply may hide a committed rotation.
-        row = await self._fetchrow(
-            "UPDATE sessions SET refresh_generation = refresh_generation + 1, "
-            "refresh_hash = $1, rotated_at = $2, last_refresh_at = $2, last_seen_at = $2, "
-            "expires_at = $3 WHERE id = $4 AND refresh_generation = $5 AND revoked_at IS NULL "
-            f"RETURNING {SESSION_COLUMNS}",
-            new_hash,
-            now,
-            expires_at,
-            session_id,
-            generation,
-        )
-        return None if row is None else _session(row)
-
-    async def revoke_session(
-        self, session_id: str, config_id: int, env: str, now: float, reason: str
-    ) -> int:
-        if not _storable(session_id, env):
-            return 0
-        return await self._execute(
-            "UPDATE sessions SET revoked_at = $1, revoked_reason = $2 "
-            "WHERE id = $3 AND config_id = $4 AND env = $5 AND revoked_at IS NULL",
-            now,
-            reason,
-            session_id,
-            config_id,
-            env,
-        )
-
-    async def revoke_identifier(
-        self,
-        config_id: int,
-        env: str,
-        identifier: str,
-        now: float,
-        reason: str,
-        *,
-        except_session: str | None = None,
-    ) -> int:
-        if not _storable(env, identifier):
-            return 0
-        if not _storable(except_session):
-            except_session = None  # names no stored session, so excludes nothing
-        return await self._execute(
-            "UPDATE sessions SET revoked_at = $1, revoked_reason = $2 "
-            "WHERE config_id = $3 AND env = $4 AND identifier = $5 AND revoked_at IS NULL "
-            "AND refresh_expires_at > $1 AND id IS DISTINCT FROM $6",
-            now,
-            reason,
-            config_id,
-            env,
-            identifier,
-            except_session,
-        )
-
-    async def touch_session(self, session_id: str, now: float, min_interval: float) -> None:
-        if not _storable(session_id):
-            return
-        await self._execute(
-            "UPDATE sessions SET last_seen_at = $1 WHERE id = $2 AND last_seen_at <= $3",
-            now,
-            session_id,
-            now - min_interval,
-            idempotent=True,
-        )
-
-    async def list_sessions(
-        self,
-        config_id: int,
-        env: str,
-        identifier: str | None,
-        now: float,
-        after: tuple[float, str] | None,
-        limit: int,
-    ) -> list[SessionRecord]:
-        if not _storable(env, identifier):
-            return []
-        where = _LIVE
-        args: list[object] = [config_id, env, now]
-        if identifier is not None:
-            args.append(identifier)
-            where += f" AND identifier = ${len(args)}"
-        if after is not None:
-            if not _storable(after[1]):
-                # No stored id holds NUL; bytewise, "x\0..." sorts right after "x".
-                after = (after[0], after[1].split("\x00", 1)[0] + "\x01")
-            args.extend(after)
-            t, i = f"${len(args) - 1}", f"${len(args)}"
-            # (started_at, id) < (t, i), with a bound the index on started_at can use.
-            where += f' AND started_at <= {t} AND (started_at < {t} OR id COLLATE "C" < {i})'
-        args.append(limit)
-        rows = await self._fetch(
-            f"SELECT {SESSION_COLUMNS} FROM sessions WHERE {where} "
-            f'ORDER BY started_at DESC, id COLLATE "C" DESC LIMIT ${len(args)}',
-            *args,
-        )
-        return [_session(r) for r in rows]
-
-    async def count_sessions(
-        self, config_id: int, env: str, identifier: str | None, now: float
-    ) -> int:
-        if not _storable(env, identifier):
-            return 0
-        if identifier is None:
-            row = await self._fetchrow(
-                f"SELECT COUNT(*) FROM sessions WHERE {_LIVE}",
-                config_id,
-                env,
-                now,
-                idempotent=True,
-            )
-        else:
-            row = await self._fetchrow(
-                f"SELECT COUNT(*) FROM sessions WHERE {_LIVE} AND identifier = $4",
-                config_id,
-                env,
-                now,
-                identifier,
-                idempotent=True,
-            )
-        assert row is not None
-        return int(row[0])
-
-    async def delete_expired_sessions(self, before: float, limit: int) -> int:
-        # SKIP LOCKED: sweepers of several instances delete disjoint batches.
-        return await self._execute(
-            "DELETE FROM sessions WHERE id IN (SELECT id FROM sessions "
-            "WHERE refresh_expires_at < $1 ORDER BY refresh_expires_at LIMIT $2 "
-            "FOR UPDATE SKIP LOCKED)",
-            before,
-            limit,
-        )
-
-    async def session_details_with_prefix(self, prefix: str, limit: int) -> list[tuple[str, str]]:
-        rows = await self._fetch(
-            "SELECT id, details FROM sessions WHERE left(details, $1) = $2 LIMIT $3",
-            len(prefix),
-            prefix,
-            limit,
-        )
-        return [(str(r[0]), str(r[1])) for r in rows]
-
-    async def replace_session_details(self, changes: list[tuple[str, str, str]]) -> int:
-        # One conditional statement, so re-running it after a lost connection is safe.
-        return await self._execute(
-            "UPDATE sessions s SET details = c.new "
-            "FROM unnest($1::text[], $2::text[], $3::text[]) AS c(id, old, new) "
-            "WHERE s.id = c.id AND s.details = c.old",
-            [c[0] for c in changes],
-            [c[1] for c in changes],
-            [c[2] for c in changes],
-            idempotent=True,
-        )
-
-    # API keys ------------------------------------------------------------------------
-    async def insert_api_key(self, key: ApiKeyRecord) -> None:
-        await self._fetchrow(
-            f"INSERT INTO api_keys ({API_KEY_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-            key.id,
-            key.name,
-            key.key_hash,
-            key.product_id,
-            None if key.envs is None else json.dumps(list(key.envs)),
-            int(key.is_admin),
-            key.created_at,
-            key.last_used_at,
-            key.revoked_at,
-            conflict="api key exists",
-        )
-
-    async def get_api_key_by_hash(self, key_hash: bytes) -> ApiKeyRecord | None:
-        row = await self._fetchrow(
-            f"{API_KEY_SELECT} WHERE k.key_hash = $1", key_hash, idempotent=True
-        )
-        return None if row is None else _api_key(row)
-
-    async def get_api_key(self, key_id: str) -> ApiKeyRecord | None:
-        if not _storable(key_id):
-            return None
-        row = await self._fetchrow(f"{API_KEY_SELECT} WHERE k.id = $1", key_id, idempotent=True)
-        return None if row is None else _api_key(row)
-
-    async def list_api_keys(self, product_id: int | None) -> list[ApiKeyRecord]:
-        order = 'ORDER BY k.created_at, k.id COLLATE "C"'
-        if product_id is None:
-            rows = await self._fetch(f"{API_KEY_SELECT} {order}")
-        else:
-            rows = await self._fetch(
-                f"{API_KEY_SELECT} WHERE k.product_id = $1 {order}", product_id
-            )
-        return [_api_key(r) for r in rows]
-
-    async def revoke_api_key(self, key_id: str, now: float) -> bool:
-        if not _storable(key_id):
-            return False
-        return (
-            await self._execute(
-                "UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL",
-                now,
-                key_id,
-            )
-            > 0
-        )
-
-    async def touch_api_key(self, key_id: str, now: float, min_interval: float) -> None:
-        if not _storable(key_id):
-            return
-        await self._execute(
-            "UPDATE api_keys SET last_used_at = $1 WHERE id = $2 "
-            "AND (last_used_at IS NULL OR last_used_at <= $3)",
-            now,
-            key_id,
-            now - min_interval,
-            idempotent=True,
-        )
-
-    async def count_admin_keys(self) -> int:
-        row = await self._fetchrow(
-            "SELECT COUNT(*) FROM api_keys WHERE is_admin = 1 AND revoked_at IS NULL",
-            idempotent=True,
-        )
-        assert row is not None
-        return int(row[0])

@@ -1,4 +1,8 @@
-"""Plain rows as the store returns them. Times are Unix seconds (float)."""
+"""Plain rows as the store returns them. Times are Unix seconds (float).
+
+These dataclasses are the one declaration of each table's columns (``store.columns``
+derives the column lists and the statements' parameter lists from them): adding a
+column is a field here plus the migration that adds it."""
 
 from __future__ import annotations
 
@@ -15,9 +19,11 @@ class ProductRecord:
 
 
 @dataclass(frozen=True, slots=True)
-class SessionConfigRecord:
-    id: int
-    product_id: int
+class ConfigValues:
+    """The writable fields of a session config, declared once: the store's columns,
+    insert and update statements and the service's copying of fields between its specs
+    and records are derived from them (``dataclasses.fields``)."""
+
     tag: str
     name: str
     description: str
@@ -30,6 +36,14 @@ class SessionConfigRecord:
     refresh_grace_seconds: int | None
     json_schema: str | None
     token_format: str
+
+
+@dataclass(frozen=True, slots=True)
+class SessionConfigRecord(ConfigValues):
+    """A stored session config: its values plus identity and timestamps."""
+
+    id: int
+    product_id: int
     created_at: float
     updated_at: float
 
@@ -47,6 +61,8 @@ class KeyRecord:
 
 @dataclass(frozen=True, slots=True)
 class NewSession:
+    """A session as it is created: the columns an insert sets."""
+
     id: str
     product_id: int
     env: str
@@ -62,24 +78,14 @@ class NewSession:
 
 
 @dataclass(frozen=True, slots=True)
-class SessionRecord:
-    id: str
-    product_id: int
-    env: str
-    config_id: int
-    identifier: str
-    user_id: str
-    details: str
-    started_at: float
-    expires_at: float
-    refresh_expires_at: float
+class SessionRecord(NewSession):
+    """A stored session: what it was created with plus the state it has gained since."""
+
     last_seen_at: float
     last_refresh_at: float
     revoked_at: float | None
     revoked_reason: str | None
     refresh_generation: int
-    refresh_hash: bytes
-    refresh_salt: bytes
     rotated_at: float | None
 
 
@@ -96,21 +102,3 @@ class ApiKeyRecord:
     revoked_at: float | None
     # Filled on reads (joined from products) so scope checks need no second query.
     product: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class ConfigValues:
-    """The writable fields of a session config."""
-
-    tag: str
-    name: str
-    description: str
-    selector: str
-    expiry: int
-    period: str
-    refresh_expiry: int
-    refresh_period: str
-    idle_timeout: int | None
-    refresh_grace_seconds: int | None
-    json_schema: str | None
-    token_format: str

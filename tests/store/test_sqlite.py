@@ -7,6 +7,7 @@ PostgreSQL has is in test_postgres_specific.py."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import os
 import sqlite3
@@ -451,3 +452,29 @@ async def test_count_admin_keys_ignores_revoked_and_product_keys(store: Store) -
     await store.insert_api_key(api_key_record(b"\x03" * 32, is_admin=False, product_id=product.id))
 
     assert await store.count_admin_keys() == 1
+
+
+# Values a database cannot take ------------------------------------------------------
+
+
+async def test_write_of_unstorable_value_fails_alone(store: Store) -> None:
+    product, config = await product_and_config(store)
+    bad = dataclasses.replace(new_session(product.id, config.id, "sess-bad"), identifier="\ud800")
+
+    # Issued together, so on SQLite they share one group-committed transaction.
+    outcomes = await asyncio.gather(
+        store.insert_session(bad),
+        store.insert_session(new_session(product.id, config.id, "sess-good")),
+        store.insert_product("\udfff", "Bad", ENVS, NOW),
+        store.insert_config(product.id, config_values("other", name="\ud800"), NOW),
+        return_exceptions=True,
+    )
+
+    assert isinstance(outcomes[0], ValueError)
+    assert outcomes[1] is None
+    assert isinstance(outcomes[2], ValueError)
+    assert isinstance(outcomes[3], ValueError)
+    assert await store.get_session("sess-good") is not None
+    assert await store.get_session("sess-bad") is None
+    assert [p.tag for p in await store.list_products()] == ["my-app"]
+    assert [c.tag for c in await store.list_configs(product.id)] == [config.tag]

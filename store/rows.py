@@ -1,0 +1,74 @@
+"""Rows to records and records to statement arguments, for both drivers.
+
+A row is whatever the driver returns — an sqlite3 tuple or an asyncpg ``Record`` —
+indexed by position in the order of ``store.columns``."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from operator import attrgetter
+from typing import Any, Protocol
+
+from store.columns import API_KEY_COLUMNS, CONFIG_FIELDS, KEY_COLUMNS, NEW_SESSION_FIELDS
+from store.records import (
+    ApiKeyRecord,
+    ConfigValues,
+    KeyRecord,
+    NewSession,
+    ProductRecord,
+    SessionConfigRecord,
+    SessionRecord,
+)
+
+
+class Row(Protocol):
+    def __getitem__(self, index: int, /) -> Any: ...
+    def __iter__(self) -> Iterator[Any]: ...
+    def __len__(self) -> int: ...
+
+
+Args = tuple[object, ...]
+
+# API keys store their envs as a JSON list and is_admin as 0/1 (portable types).
+_ENVS = API_KEY_COLUMNS.index("envs")
+_IS_ADMIN = API_KEY_COLUMNS.index("is_admin")
+
+# Records to statement arguments, in the order of their {..._params} (store.columns).
+config_args: Callable[[ConfigValues], Args] = attrgetter(*CONFIG_FIELDS)
+new_session_args: Callable[[NewSession], Args] = attrgetter(*NEW_SESSION_FIELDS)
+key_args: Callable[[KeyRecord], Args] = attrgetter(*KEY_COLUMNS)
+_api_key_values: Callable[[ApiKeyRecord], Args] = attrgetter(*API_KEY_COLUMNS)
+
+
+def product(row: Row) -> ProductRecord:
+    # Env slugs cannot contain ",", so the aggregate ({env_list}) splits back exactly.
+    envs = tuple(row[4].split(",")) if row[4] else ()
+    return ProductRecord(row[0], row[1], row[2], envs, row[3])
+
+
+def config(row: Row) -> SessionConfigRecord:
+    return SessionConfigRecord(*row)
+
+
+def session(row: Row) -> SessionRecord:
+    return SessionRecord(*row)
+
+
+def key(row: Row) -> KeyRecord:
+    return KeyRecord(*row)
+
+
+def api_key(row: Row) -> ApiKeyRecord:
+    values = list(row)
+    envs = values[_ENVS]
+    values[_ENVS] = None if envs is None else tuple(json.loads(envs))
+    values[_IS_ADMIN] = bool(values[_IS_ADMIN])
+    return ApiKeyRecord(*values)
+
+
+def api_key_args(key: ApiKeyRecord) -> Args:
+    values = list(_api_key_values(key))
+    values[_ENVS] = None if key.envs is None else json.dumps(list(key.envs))
+    values[_IS_ADMIN] = int(key.is_admin)
+    return tuple(values)

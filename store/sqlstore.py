@@ -1,0 +1,379 @@
+"""The ``Store`` on SQL, written once for both adapters.
+
+``SqlStore`` implements every ``Store`` method with the statements of ``store.statements``
+and the mappers of ``store.rows``, over a few primitives each adapter provides: run a
+read (``_row``, ``_rows``), run a single-statement write (``_write``, ``_write_row``),
+insert a product with its environments, migrate. The adapters keep only what differs:
+connections, pooling, group commit, transactions, retries and dialect-only SQL.
+
+The ``ensure_*`` helpers insert with ``ON CONFLICT DO NOTHING`` and, when another writer
+won, read the winner back in a later statement: that statement starts after the
+conflicting row was committed, so it sees it (PostgreSQL under READ COMMITTED; SQLite
+because the write returns only after its batch committed)."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import replace
+from typing import ClassVar
+
+from store import rows
+from store.errors import CONFLICT, Conflict
+from store.migrations import HEAD
+from store.records import (
+    ApiKeyRecord,
+    ConfigValues,
+    KeyRecord,
+    NewSession,
+    ProductRecord,
+    SessionConfigRecord,
+    SessionRecord,
+)
+from store.rows import Args, Row
+from store.statements import Statements
+
+
+def env_times(envs: tuple[str, ...], now: float) -> list[tuple[str, float]]:
+    """Each new environment with its creation time, a microsecond apart: a product's
+    environments are listed by creation, so they keep the order they were given in."""
+    return [(env, now + i * 1e-6) for i, env in enumerate(envs)]
+
+
+class SqlStore(ABC):
+    """``Store`` over the primitives below; subclasses set ``sql`` to their rendering."""
+
+    sql: ClassVar[Statements]
+    # What a readiness probe may meet on an unusable database, rather than raise.
+    probe_failures: ClassVar[tuple[type[BaseException], ...]]
+
+    # What each adapter provides --------------------------------------------------------
+    @abstractmethod
+    async def _row(self, sql: str, args: Args = ()) -> Row | None:
+        """The first row of a read, or ``None``."""
+
+    @abstractmethod
+    async def _rows(self, sql: str, args: Args = ()) -> list[Row]:
+        """Every row of a read."""
+
+    @abstractmethod
+    async def _write(
+        self, sql: str, args: Args, *, idempotent: bool = False, conflict: str = CONFLICT
+    ) -> int:
+        """Run one writing statement, committed when this returns; the rows it changed.
+        A constraint violation raises ``Conflict(conflict)``. Only an ``idempotent``
+        statement may be run again after a lost reply."""
+
+    @abstractmethod
+    async def _write_row(
+        self, sql: str, args: Args, *, idempotent: bool = False, conflict: str = CONFLICT
+    ) -> Row | None:
+        """``_write`` for a statement with ``RETURNING``: its first row, or ``None``."""
+
+    @abstractmethod
+    async def _insert_product(
+        self, tag: str, name: str, envs: tuple[str, ...], now: float, *, if_absent: bool
+    ) -> None:
+        """Insert a product with its environments atomically; with ``if_absent`` an
+        existing tag is no error and leaves everything as it was."""
+
+    def _storable(self, *texts: str | None) -> bool:
+        """False if a text cannot be stored, so no row can match it (none by default)."""
+        return True
+
+    def _after_id(self, after_id: str) -> str:
+        """A page cursor's id as the database can compare it (unchanged by default)."""
+        return after_id
+
+    @abstractmethod
+    async def schema_version(self) -> int: ...
+
+    # The Store methods (each documented on store.base.Store) --------------------------
+    # Lifecycle -----------------------------------------------------------------------
+    async def ready(self) -> bool:
+        # At least HEAD: an instance of a newer release may have migrated further
+        # during a rolling deploy.
+        try:
+            return await self.schema_version() >= HEAD
+        except self.probe_failures:
+            return False
+
+    # Metadata ------------------------------------------------------------------------
+    async def get_meta(self, key: str) -> str | None:
+        if not self._storable(key):
+            return None
+        row = await self._row(self.sql.GET_META, (key,))
+        return None if row is None else str(row[0])
+
+    async def put_meta_if_absent(self, key: str, value: str) -> str:
+        row = await self._write_row(self.sql.INSERT_META_IF_ABSENT, (key, value), idempotent=True)
+        if row is None:
+            # Lost to an existing (or concurrently committed) value: read it.
+            row = await self._row(self.sql.GET_META, (key,))
+        assert row is not None
+        return str(row[0])
+
+    # Products and environments -------------------------------------------------------
+    async def insert_product(
+        self, tag: str, name: str, envs: tuple[str, ...], now: float
+    ) -> ProductRecord:
+        try:
+            await self._insert_product(tag, name, envs, now, if_absent=False)
+        except Conflict:
+            raise Conflict(f"product {tag!r} exists") from None
+        return await self._written_product(tag)
+
+    async def ensure_product(
+        self, tag: str, name: str, envs: tuple[str, ...], now: float
+    ) -> ProductRecord:
+        existing = await self.get_product(tag)
+        if existing is not None:
+            return existing
+        try:
+            await self._insert_product(tag, name, envs, now, if_absent=True)
+        except Conflict:
+            raise Conflict(f"product {tag!r} exists") from None
+        return await self._written_product(tag)
+
+    async def _written_product(self, tag: str) -> ProductRecord:
+        product = await self.get_product(tag)
+        assert product is not None
+        return product
+
+    async def get_product(self, tag: str) -> ProductRecord | None:
+        if not self._storable(tag):
+            return None
+        row = await self._row(self.sql.PRODUCT_BY_TAG, (tag,))
+        return None if row is None else rows.product(row)
+
+    async def get_product_by_id(self, product_id: int) -> ProductRecord | None:
+        row = await self._row(self.sql.PRODUCT_BY_ID, (product_id,))
+        return None if row is None else rows.product(row)
+
+    async def list_products(self) -> list[ProductRecord]:
+        return [rows.product(r) for r in await self._rows(self.sql.LIST_PRODUCTS)]
+
+    async def ensure_env(self, product_id: int, env: str, now: float) -> None:
+        await self._write(self.sql.INSERT_ENV_IF_ABSENT, (product_id, env, now), idempotent=True)
+
+    # Session configs -----------------------------------------------------------------
+    async def insert_config(
+        self, product_id: int, values: ConfigValues, now: float
+    ) -> SessionConfigRecord:
+        row = await self._write_row(
+            self.sql.INSERT_CONFIG,
+            (product_id, *rows.config_args(values), now),
+            conflict=f"session config {values.tag!r} exists",
+        )
+        assert row is not None
+        return rows.config(row)
+
+    async def ensure_config(
+        self, product_id: int, values: ConfigValues, now: float
+    ) -> SessionConfigRecord:
+        existing = await self.get_config(product_id, values.tag)
+        if existing is not None:
+            return existing
+        row = await self._write_row(
+            self.sql.INSERT_CONFIG_IF_ABSENT,
+            (product_id, *rows.config_args(values), now),
+            idempotent=True,
+            conflict=f"session config {values.tag!r} exists",
+        )
+        if row is None:
+            row = await self._row(self.sql.CONFIG_BY_TAG, (product_id, values.tag))
+        assert row is not None
+        return rows.config(row)
+
+    async def get_config(self, product_id: int, tag: str) -> SessionConfigRecord | None:
+        if not self._storable(tag):
+            return None
+        row = await self._row(self.sql.CONFIG_BY_TAG, (product_id, tag))
+        return None if row is None else rows.config(row)
+
+    async def list_configs(self, product_id: int) -> list[SessionConfigRecord]:
+        return [rows.config(r) for r in await self._rows(self.sql.LIST_CONFIGS, (product_id,))]
+
+    async def update_config(
+        self, config_id: int, values: ConfigValues, now: float
+    ) -> SessionConfigRecord | None:
+        row = await self._write_row(
+            self.sql.UPDATE_CONFIG,
+            (*rows.config_args(values), now, config_id),
+            conflict=f"session config {values.tag!r} exists",
+        )
+        return None if row is None else rows.config(row)
+
+    async def delete_config(self, config_id: int) -> bool:
+        return await self._write(self.sql.DELETE_CONFIG, (config_id,)) > 0
+
+    # Key rings -----------------------------------------------------------------------
+    async def list_keys(self, product_id: int, env: str) -> list[KeyRecord]:
+        return [rows.key(r) for r in await self._rows(self.sql.LIST_KEYS, (product_id, env))]
+
+    async def find_key(self, kid: str) -> KeyRecord | None:
+        if not self._storable(kid):
+            return None
+        row = await self._row(self.sql.FIND_KEY, (kid,))
+        return None if row is None else rows.key(row)
+
+    async def insert_active_key(self, key: KeyRecord) -> KeyRecord:
+        row = await self._write_row(
+            self.sql.INSERT_ACTIVE_KEY,
+            rows.key_args(replace(key, state="active")),
+            idempotent=True,
+            conflict=f"key {key.kid!r} exists",
+        )
+        if row is None:
+            row = await self._row(self.sql.ACTIVE_KEY, (key.product_id, key.env))
+        if row is None:
+            raise Conflict("the ring's active key changed while inserting one")
+        return rows.key(row)
+
+    # Sessions ------------------------------------------------------------------------
+    async def insert_session(self, session: NewSession) -> None:
+        await self._write(self.sql.INSERT_SESSION, rows.new_session_args(session))
+
+    async def get_session(self, session_id: str) -> SessionRecord | None:
+        if not self._storable(session_id):
+            return None
+        row = await self._row(self.sql.GET_SESSION, (session_id,))
+        return None if row is None else rows.session(row)
+
+    async def rotate_refresh(
+        self,
+        session_id: str,
+        generation: int,
+        new_hash: bytes,
+        expires_at: float,
+        now: float,
+    ) -> SessionRecord | None:
+        if not self._storable(session_id):
+            return None
+        # Never replayed: a lost reply may hide a committed rotation.
+        row = await self._write_row(
+            self.sql.ROTATE_REFRESH, (new_hash, now, expires_at, session_id, generation)
+        )
+        return None if row is None else rows.session(row)
+
+    async def revoke_session(
+        self, session_id: str, config_id: int, env: str, now: float, reason: str
+    ) -> int:
+        if not self._storable(session_id, env):
+            return 0
+        return await self._write(self.sql.REVOKE_SESSION, (now, reason, session_id, config_id, env))
+
+    async def revoke_identifier(
+        self,
+        config_id: int,
+        env: str,
+        identifier: str,
+        now: float,
+        reason: str,
+        *,
+        except_session: str | None = None,
+    ) -> int:
+        if not self._storable(env, identifier):
+            return 0
+        if not self._storable(except_session):
+            except_session = None  # names no stored session, so excludes nothing
+        return await self._write(
+            self.sql.REVOKE_IDENTIFIER, (now, reason, config_id, env, identifier, except_session)
+        )
+
+    async def touch_session(self, session_id: str, now: float, min_interval: float) -> None:
+        if not self._storable(session_id):
+            return
+        await self._write(
+            self.sql.TOUCH_SESSION, (now, session_id, now - min_interval), idempotent=True
+        )
+
+    async def list_sessions(
+        self,
+        config_id: int,
+        env: str,
+        identifier: str | None,
+        now: float,
+        after: tuple[float, str] | None,
+        limit: int,
+    ) -> list[SessionRecord]:
+        if not self._storable(env, identifier):
+            return []
+        sql = self.sql
+        if identifier is None and after is None:
+            found = await self._rows(sql.LIVE_SESSIONS, (config_id, env, now, limit))
+        elif identifier is None and after is not None:
+            found = await self._rows(
+                sql.LIVE_SESSIONS_AFTER,
+                (config_id, env, now, after[0], self._after_id(after[1]), limit),
+            )
+        elif after is None:
+            found = await self._rows(
+                sql.LIVE_SESSIONS_OF_IDENTIFIER, (config_id, env, now, identifier, limit)
+            )
+        else:
+            found = await self._rows(
+                sql.LIVE_SESSIONS_OF_IDENTIFIER_AFTER,
+                (config_id, env, now, identifier, after[0], self._after_id(after[1]), limit),
+            )
+        return [rows.session(r) for r in found]
+
+    async def count_sessions(
+        self, config_id: int, env: str, identifier: str | None, now: float
+    ) -> int:
+        if not self._storable(env, identifier):
+            return 0
+        if identifier is None:
+            row = await self._row(self.sql.COUNT_LIVE_SESSIONS, (config_id, env, now))
+        else:
+            row = await self._row(
+                self.sql.COUNT_LIVE_SESSIONS_OF_IDENTIFIER, (config_id, env, now, identifier)
+            )
+        assert row is not None
+        return int(row[0])
+
+    async def delete_expired_sessions(self, before: float, limit: int) -> int:
+        return await self._write(self.sql.DELETE_EXPIRED_SESSIONS, (before, limit))
+
+    async def session_details_with_prefix(self, prefix: str, limit: int) -> list[tuple[str, str]]:
+        found = await self._rows(self.sql.SESSION_DETAILS_WITH_PREFIX, (len(prefix), prefix, limit))
+        return [(str(r[0]), str(r[1])) for r in found]
+
+    # API keys ------------------------------------------------------------------------
+    async def insert_api_key(self, key: ApiKeyRecord) -> None:
+        await self._write(
+            self.sql.INSERT_API_KEY, rows.api_key_args(key), conflict="api key exists"
+        )
+
+    async def get_api_key_by_hash(self, key_hash: bytes) -> ApiKeyRecord | None:
+        row = await self._row(self.sql.API_KEY_BY_HASH, (key_hash,))
+        return None if row is None else rows.api_key(row)
+
+    async def get_api_key(self, key_id: str) -> ApiKeyRecord | None:
+        if not self._storable(key_id):
+            return None
+        row = await self._row(self.sql.API_KEY_BY_ID, (key_id,))
+        return None if row is None else rows.api_key(row)
+
+    async def list_api_keys(self, product_id: int | None) -> list[ApiKeyRecord]:
+        if product_id is None:
+            found = await self._rows(self.sql.LIST_API_KEYS)
+        else:
+            found = await self._rows(self.sql.LIST_PRODUCT_API_KEYS, (product_id,))
+        return [rows.api_key(r) for r in found]
+
+    async def revoke_api_key(self, key_id: str, now: float) -> bool:
+        if not self._storable(key_id):
+            return False
+        return await self._write(self.sql.REVOKE_API_KEY, (now, key_id)) > 0
+
+    async def touch_api_key(self, key_id: str, now: float, min_interval: float) -> None:
+        if not self._storable(key_id):
+            return
+        await self._write(
+            self.sql.TOUCH_API_KEY, (now, key_id, now - min_interval), idempotent=True
+        )
+
+    async def count_admin_keys(self) -> int:
+        row = await self._row(self.sql.COUNT_ADMIN_KEYS)
+        assert row is not None
+        return int(row[0])
