@@ -4,7 +4,7 @@ introspection in production. Each refusal is one ``Refusal`` error with its code
 
 The validation rules are built once per set of limits and reused, so the validation
 cache (keyed by the rule tuple) keeps hitting; constructing Strawberry's
-``QueryDepthLimiter``/``MaxAliasesLimiter`` per request would defeat it (DESIGN.md §7).
+``QueryDepthLimiter``/``MaxAliasesLimiter`` per request would defeat it.
 
 Depth and aliases are measured here rather than by Strawberry's validators, which walk a
 fragment again at every spread, which is exponential in nested spreads (a 540-byte

@@ -1,4 +1,4 @@
-"""The structural rules that keep the hot path fast (DESIGN.md §6, §7). Nothing here
+"""The structural rules that keep the hot path fast. Nothing here
 times anything; bench/ measures. Each test fails if its rule is broken."""
 
 from __future__ import annotations

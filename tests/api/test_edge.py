@@ -1,5 +1,5 @@
-"""Every string a caller sends is checked once, at the edge, before anything else runs
-(DESIGN.md §8): bad input is ``INVALID_INPUT`` naming its path — the ``InvalidInputError``
+"""Every string a caller sends is checked once, at the edge, before anything else runs:
+bad input is ``INVALID_INPUT`` naming its path — the ``InvalidInputError``
 of a field's result union, or a top-level error on a field without one — and a 400 for
 the HTTP envelope; never a 500, on SQLite and PostgreSQL alike.
 

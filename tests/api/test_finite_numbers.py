@@ -1,5 +1,5 @@
-"""``details`` (and a config's ``schema``) are JSON, whose numbers are finite (DESIGN.md
-§4): ``NaN``, ``Infinity`` and numbers that overflow to it are refused at their path, and
+"""``details`` (and a config's ``schema``) are JSON, whose numbers are finite:
+``NaN``, ``Infinity`` and numbers that overflow to it are refused at their path, and
 no row stored before that — nor anything else — makes a response other than JSON."""
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """Every string Tessera stores has one limit, the same on SQLite and PostgreSQL, enforced
-before the store with a typed error (DESIGN.md §8). PostgreSQL refused an identifier
+before the store with a typed error. PostgreSQL refused an identifier
 longer than its index row (about 2.7 kB) with an error of its own, a 500, where SQLite
 took it; at the limit, in four-byte characters, both take it and find it again."""
 

@@ -1,4 +1,4 @@
-"""Security of session-token verification, through the HTTP GraphQL API (DESIGN.md §3, §8).
+"""Security of session-token verification, through the HTTP GraphQL API.
 
 Every rejection is data: ``verifySession`` answers ``valid: false`` with a coarse
 ``reason`` and never a top-level GraphQL error. Forged tokens are built with joserfc and,
