@@ -75,13 +75,23 @@ class SqliteStore:
     dialect = "sqlite"
 
     def __init__(self, path: str) -> None:
-        if path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
         try:
+            if path != ":memory:":
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+            # The first statement is what finds out that the file cannot be opened.
+            _configure(self._db)
+        except FileExistsError as exc:
+            raise StoreUnavailable(
+                f"cannot open SQLite database {path}: {exc.filename} is not a directory"
+            ) from None
+        except OSError as exc:
+            reason = (exc.strerror or type(exc).__name__).lower()
+            raise StoreUnavailable(
+                f"cannot open SQLite database {path}: cannot create {exc.filename}: {reason}"
+            ) from None
         except sqlite3.Error as exc:
-            raise StoreUnavailable(f"cannot open SQLite database: {exc}") from None
-        _configure(self._db)
+            raise StoreUnavailable(f"cannot open SQLite database {path}: {exc}") from None
         # A second connection to ":memory:" would be another database: write directly.
         self._writer = None if path == ":memory:" else GroupCommitter(lambda: _connect_writer(path))
 
