@@ -39,6 +39,7 @@ from schema.configs import DeleteSessionConfigResult, SessionConfig, SessionConf
 from schema.errors import ERROR_TYPES, EXCEPTION_HANDLERS, log_errors
 from schema.policy import OperationPolicy
 from schema.products import CreateProductResult, Product
+from schema.scalars import SCALARS
 from schema.sessions import (
     CreateSessionResult,
     RefreshSessionResult,
@@ -174,7 +175,7 @@ schema = TesseraSchema(
     types=list(ERROR_TYPES),
     extensions=[OperationPolicy],
     exception_handlers=EXCEPTION_HANDLERS,
-    config=StrawberryConfig(name_converter=CachedNameConverter()),
+    config=StrawberryConfig(name_converter=CachedNameConverter(), scalar_map=SCALARS),
 )
 
 __all__ = ["schema"]
