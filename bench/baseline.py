@@ -171,6 +171,7 @@ def main() -> int:
         port=settings.port,
         log_level=settings.log_level,
         server_header=False,
+        proxy_headers=False,
     )
     return 0
 
