@@ -329,7 +329,7 @@ def create_app(settings: Settings, *, tessera: Tessera | None = None) -> Starlet
 def serve(settings: Settings) -> int:
     """Serve until stopped; 2 after one line on stderr if Tessera cannot start.
 
-    The listening address is claimed first, so a port in use is reported before
+    The listening sockets are claimed first, so a port in use is reported before
     anything else runs; then the service starts, once, and uvicorn serves it on those
     sockets. uvicorn's own proxy-header handling is off: it would rewrite the client's
     address from ``X-Forwarded-For`` for peers it trusts itself (127.0.0.1 by default),
@@ -347,7 +347,7 @@ def serve(settings: Settings) -> int:
         lifespan="on",
     )
     try:
-        sockets = listen(settings.host, settings.port)
+        sockets = listen(settings.host, settings.port, config.backlog)
     except StartupError as exc:
         print(exc.line(), file=sys.stderr)
         return 2
@@ -382,9 +382,11 @@ class _Server(uvicorn.Server):
         log.info("Tessera serving on http://%s:%d (CTRL+C to quit)", host, self.config.port)
 
 
-def listen(host: str, port: int) -> list[socket.socket]:
-    """Sockets bound to every address ``host`` resolves to, on ``port`` (not listening
-    yet: uvicorn does that). Why one cannot be bound is a ``StartupError``."""
+def listen(host: str, port: int, backlog: int) -> list[socket.socket]:
+    """Sockets listening on every address ``host`` resolves to, on ``port``: claimed for
+    good (two processes may both bind a port with SO_REUSEADDR, but only one listens),
+    and what connects before uvicorn serves them waits in the backlog. Why one cannot
+    be had is a ``StartupError``."""
     try:
         addresses = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
     except socket.gaierror as exc:
@@ -400,6 +402,7 @@ def listen(host: str, port: int) -> list[socket.socket]:
                 # The IPv4 addresses get sockets of their own.
                 sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
             sock.bind(address)
+            sock.listen(backlog)
     except OSError as exc:
         for sock in sockets:
             sock.close()
