@@ -9,17 +9,8 @@ import sys
 from service.access import generate_api_key
 from service.errors import StartupError, TesseraError
 from service.settings import Settings, load_settings
-from service.tessera import Tessera
+from service.tessera import Tessera, migrate
 from service.validation import Kind, require
-from store import open_store
-
-
-async def _migrate(url: str) -> int:
-    store = open_store(url)
-    try:
-        return await store.migrate()
-    finally:
-        await store.close()
 
 
 def _check_arguments(args: argparse.Namespace) -> None:
@@ -75,13 +66,16 @@ def main(argv: list[str] | None = None) -> int:
         from server import serve
 
         return serve(settings)
-    if args.command == "migrate":
-        version = asyncio.run(_migrate(settings.resolved_database_url))
-        print(f"database at schema version {version}")
-        return 0
     try:
+        if args.command == "migrate":
+            version = asyncio.run(migrate(settings))
+            print(f"database at schema version {version}")
+            return 0
         key = asyncio.run(_create_key(settings, args))
-    except (StartupError, TesseraError) as exc:
+    except StartupError as exc:
+        print(exc.line(), file=sys.stderr)
+        return 2
+    except TesseraError as exc:
         print(f"tessera: {exc}", file=sys.stderr)
         return 2
     print(key)

@@ -1,15 +1,18 @@
 """The HTTP application: Starlette routes around the Strawberry GraphQL view.
 
-``create_app(settings)`` builds the app; the module-level ``app`` serves the settings
-from the environment; ``python server.py`` runs it with uvicorn."""
+``create_app(settings)`` builds the app; ``serve(settings)`` runs it with uvicorn
+(``tessera serve`` and ``python server.py``); the module-level ``app`` serves the
+settings from the environment to other ASGI servers (``uvicorn server:app``)."""
 
 from __future__ import annotations
 
 import asyncio
+import errno
 import gc
 import json
 import logging
 import math
+import socket
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -261,6 +264,49 @@ class _TooLarge(Exception):
     pass
 
 
+class ForwardedGuard:
+    """For the module-level ``app``, which other ASGI servers load: ``uvicorn server:app``
+    (and gunicorn's uvicorn worker) rewrite the client address from ``X-Forwarded-For``
+    for peers *they* trust (127.0.0.1 by default) before the app sees the request, and
+    the peer's own address is then lost. A request whose client address is one of its
+    own forwarded hops was rewritten like that, and is refused rather than believed:
+    only ``TESSERA_TRUSTED_PROXIES`` decides whose forwarded address counts. (``serve``
+    turns uvicorn's rewriting off and does not need this.)"""
+
+    REASON = (
+        "the ASGI server took the client address from X-Forwarded-For: run `tessera "
+        "serve`, or uvicorn with --no-proxy-headers"
+    )
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope.get("client") and _rewritten(scope):
+            log.error("request refused: %s", self.REASON)
+            audit.refused("unknown", scope["method"], scope["path"], 500, self.REASON)
+            await PlainTextResponse(self.REASON, 500)(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+
+def _rewritten(scope: Scope) -> bool:
+    """The client address is one of the request's ``X-Forwarded-For`` hops."""
+    client = scope["client"][0]
+    for name, value in scope["headers"]:
+        if name != b"x-forwarded-for":
+            continue
+        for hop in value.decode("latin-1").split(","):
+            hop = hop.strip()
+            if hop.startswith("["):  # [IPv6]:port
+                hop = hop[1:].partition("]")[0]
+            elif hop.count(":") == 1:  # IPv4:port
+                hop = hop.partition(":")[0]
+            if hop == client:
+                return True
+    return False
+
+
 async def healthz(request: Request) -> Response:
     """The process is alive (for a load balancer's liveness check)."""
     return JSONResponse({"status": "ok"})
@@ -275,7 +321,8 @@ async def readyz(request: Request) -> Response:
 
 def create_app(settings: Settings, *, tessera: Tessera | None = None) -> Starlette:
     """The ASGI app. Pass a started ``tessera`` to share one (tests); otherwise the app
-    starts its own on lifespan startup and closes it on shutdown."""
+    runs its own from lifespan startup to shutdown: the one ``serve`` started and put in
+    ``app.state.tessera`` before serving, or else one it starts itself."""
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -283,7 +330,10 @@ def create_app(settings: Settings, *, tessera: Tessera | None = None) -> Starlet
             app.state.tessera = tessera
             yield
             return
-        app.state.tessera = await Tessera.start(settings)
+        if getattr(app.state, "tessera", None) is None:
+            # Served by another ASGI server, which configured its own loggers only.
+            logs.configure(settings.log_level)
+            app.state.tessera = await Tessera.start(settings)
         # The schema, the caches and the modules are alive until exit: moving them out
         # of the collector's generations stops every full collection from re-walking
         # them (measured: p99 under load down by about a third, bench/RESULTS.md).
@@ -333,30 +383,101 @@ def create_app(settings: Settings, *, tessera: Tessera | None = None) -> Starlet
 
 
 def serve(settings: Settings) -> int:
-    """Check that the service can start (one clear line if not), then serve it."""
+    """Serve until stopped; 2 after one line on stderr if Tessera cannot start.
+
+    The listening sockets are claimed first, so a port in use is reported before
+    anything else runs; then the service starts, once, and uvicorn serves it on those
+    sockets. uvicorn's own proxy-header handling is off: it would rewrite the client's
+    address from ``X-Forwarded-For`` for peers it trusts itself (127.0.0.1 by default),
+    and only ``TESSERA_TRUSTED_PROXIES`` may decide whose forwarded address is believed."""
     logs.configure(settings.log_level)
-    try:
-        asyncio.run(_preflight(settings))
-    except StartupError as exc:
-        print(f"tessera: cannot start: {exc}", file=sys.stderr)
-        return 2
-    uvicorn.run(
-        create_app(settings),
+    app = create_app(settings)
+    config = uvicorn.Config(
+        app,
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level,
         access_log=settings.access_log,
         server_header=False,
+        proxy_headers=False,
+        lifespan="on",
     )
+    try:
+        sockets = listen(settings.host, settings.port, config.backlog)
+    except StartupError as exc:
+        print(exc.line(), file=sys.stderr)
+        return 2
+    try:
+        with asyncio.Runner(loop_factory=config.get_loop_factory()) as runner:
+            return runner.run(_serve(app, config, settings, sockets))
+    except KeyboardInterrupt:  # uvicorn re-raises the CTRL+C it stopped on
+        return 0
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
+async def _serve(
+    app: Starlette, config: uvicorn.Config, settings: Settings, sockets: list[socket.socket]
+) -> int:
+    try:
+        app.state.tessera = await Tessera.start(settings)
+    except StartupError as exc:
+        print(exc.line(), file=sys.stderr)
+        return 2
+    await _Server(config).serve(sockets)
     return 0
 
 
-async def _preflight(settings: Settings) -> None:
-    tessera = await Tessera.start(settings)
-    await tessera.close()
+class _Server(uvicorn.Server):
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        # uvicorn says where it listens only for sockets it bound itself.
+        host = self.config.host
+        host = f"[{host}]" if ":" in host else host
+        log.info("Tessera serving on http://%s:%d (CTRL+C to quit)", host, self.config.port)
 
 
-app = create_app(load_settings())
+def listen(host: str, port: int, backlog: int) -> list[socket.socket]:
+    """Sockets listening on every address ``host`` resolves to, on ``port``: claimed for
+    good (two processes may both bind a port with SO_REUSEADDR, but only one listens),
+    and what connects before uvicorn serves them waits in the backlog. Why one cannot
+    be had is a ``StartupError``."""
+    try:
+        addresses = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        raise StartupError("TESSERA_HOST", f"cannot resolve {host!r}: {exc.strerror}") from None
+    families = {family for family, *_ in addresses}
+    sockets: list[socket.socket] = []
+    try:
+        for family, kind, proto, _, address in dict.fromkeys(addresses):
+            sock = socket.socket(family, kind, proto)
+            sockets.append(sock)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if family == socket.AF_INET6 and len(families) > 1:
+                # The IPv4 addresses get sockets of their own.
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            sock.bind(address)
+            sock.listen(backlog)
+    except OSError as exc:
+        for sock in sockets:
+            sock.close()
+        raise _bind_failure(host, port, exc) from None
+    return sockets
+
+
+def _bind_failure(host: str, port: int, exc: OSError) -> StartupError:
+    if exc.errno == errno.EADDRINUSE:
+        return StartupError("TESSERA_PORT", f"port {port} is already in use on {host}")
+    if exc.errno == errno.EACCES:
+        return StartupError("TESSERA_PORT", f"no permission to listen on port {port}")
+    if exc.errno == errno.EADDRNOTAVAIL:
+        return StartupError("TESSERA_HOST", f"{host} is not an address of this machine")
+    reason = (exc.strerror or type(exc).__name__).lower()
+    return StartupError("TESSERA_HOST", f"cannot listen on {host} port {port}: {reason}")
+
+
+app = ForwardedGuard(create_app(load_settings()))
 
 
 if __name__ == "__main__":

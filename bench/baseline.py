@@ -4,7 +4,7 @@ Starlette routes.
 ``POST /create``, ``/verify`` and ``/refresh`` take exactly the ``input`` object of the
 ``createSession``, ``verifySession`` and ``refreshSession`` operations as their JSON body
 and answer with the fields the documents in ``graphql/operations/`` select (camelCase,
-ISO-8601 datetimes). Each request authenticates its bearer with
+RFC 3339 UTC datetimes with milliseconds). Each request authenticates its bearer with
 ``tessera.access.authenticate`` (as Tessera's permission classes do) and then makes the
 one service call the resolver makes: ``tessera.sessions.create``, ``.verify`` or
 ``.refresh`` on a ``Tessera`` built by ``Tessera.start`` from the same settings. Expected
@@ -41,7 +41,8 @@ class BadRequest(Exception):
 
 
 def _iso(timestamp: float) -> str:
-    return datetime.fromtimestamp(timestamp, tz=UTC).isoformat()
+    # The DateTime scalar's format (schema/scalars.py), without importing the schema.
+    return datetime.fromtimestamp(timestamp, tz=UTC).isoformat(timespec="milliseconds")[:-6] + "Z"
 
 
 def _str(obj: dict[str, Any], key: str) -> str:
@@ -171,6 +172,7 @@ def main() -> int:
         port=settings.port,
         log_level=settings.log_level,
         server_header=False,
+        proxy_headers=False,
     )
     return 0
 

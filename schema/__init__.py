@@ -41,6 +41,7 @@ from schema.edge import guard
 from schema.errors import ERROR_TYPES, EXCEPTION_HANDLERS, log_errors
 from schema.policy import OperationPolicy
 from schema.products import CreateProductResult, Product
+from schema.scalars import SCALARS
 from schema.sessions import (
     CreateSessionResult,
     RefreshSessionResult,
@@ -178,7 +179,7 @@ schema = TesseraSchema(
     types=list(ERROR_TYPES),
     extensions=[OperationPolicy],
     exception_handlers=EXCEPTION_HANDLERS,
-    config=StrawberryConfig(name_converter=name_converter),
+    config=StrawberryConfig(name_converter=name_converter, scalar_map=SCALARS),
 )
 
 __all__ = ["schema"]

@@ -187,4 +187,14 @@ class RateLimited(AccessError):
 
 
 class StartupError(Exception):
-    """The service cannot start safely (missing or wrong master key, bad settings)."""
+    """The service cannot start: ``setting`` names the ``TESSERA_*`` variable to fix,
+    ``cause`` what is wrong with it (never a secret's value, never a URL's password)."""
+
+    def __init__(self, setting: str, cause: str) -> None:
+        super().__init__(f"{setting}: {cause}")
+        self.setting = setting
+        self.cause = cause
+
+    def line(self) -> str:
+        """The one line a command prints on stderr before it exits with status 2."""
+        return f"tessera: cannot start: {self}"

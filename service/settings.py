@@ -14,7 +14,9 @@ from typing import Literal
 
 from limits import parse_many
 from pydantic import Field, SecretStr, ValidationError, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
+
+from service.errors import StartupError
 
 API_KEY_PREFIX = "tsk_"
 # An admin key guards everything, so it must be at least as strong as a generated one
@@ -195,15 +197,21 @@ class Settings(BaseSettings):
 
 
 def load_settings() -> Settings:
-    """Settings from the environment, or exit with one line naming what is wrong."""
+    """Settings from the environment, or exit with status 2 and one line per bad one."""
     try:
         return Settings()
     except ValidationError as exc:
+        causes: dict[str, list[str]] = {}
         # include_input=False: the rejected value may be a secret.
-        problems = "; ".join(
-            f"TESSERA_{'_'.join(str(p) for p in e['loc']).upper()}: "
-            + e["msg"].removeprefix("Value error, ")
-            for e in exc.errors(include_input=False, include_url=False)
-        )
-        print(f"tessera: invalid settings: {problems}", file=sys.stderr)
-        raise SystemExit(2) from None
+        for e in exc.errors(include_input=False, include_url=False):
+            name = f"TESSERA_{str(e['loc'][0]).upper()}"
+            causes.setdefault(name, []).append(e["msg"].removeprefix("Value error, "))
+        problems = [StartupError(name, "; ".join(c)) for name, c in causes.items()]
+    except SettingsError as exc:
+        # A list-valued setting whose value is not JSON; only the message names it.
+        field = re.search(r'field "(\w+)"', str(exc))
+        name = f"TESSERA_{field[1].upper()}" if field else "TESSERA_*"
+        problems = [StartupError(name, 'not valid JSON (a list is written ["a", "b"])')]
+    for problem in problems:
+        print(problem.line(), file=sys.stderr)
+    raise SystemExit(2)

@@ -18,7 +18,7 @@ from service.keyring import KeyRings
 from service.ratelimit import Bucket, RateLimits
 from service.sessions import Sessions
 from service.settings import Settings, decode_master_key
-from store import Store, open_store
+from store import Store, StoreUnavailable, open_store
 
 log = logging.getLogger("tessera")
 
@@ -34,11 +34,22 @@ def _load_master_key(settings: Settings) -> MasterKey:
     if path.exists():
         try:
             return MasterKey(decode_master_key(path.read_text()))
+        except OSError as exc:
+            raise StartupError(
+                "TESSERA_DATA_DIR", f"cannot read the master key file {path}: {_reason(exc)}"
+            ) from None
         except ValueError:
-            raise StartupError(f"{path} does not hold a valid master key") from None
+            raise StartupError(
+                "TESSERA_DATA_DIR", f"{path} does not hold a valid master key"
+            ) from None
     raw = os.urandom(32)
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except OSError as exc:
+        raise StartupError(
+            "TESSERA_DATA_DIR", f"cannot create the master key file {path}: {_reason(exc)}"
+        ) from None
     with os.fdopen(fd, "w") as f:
         f.write(base64.b64encode(raw).decode() + "\n")
     log.warning(
@@ -48,16 +59,47 @@ def _load_master_key(settings: Settings) -> MasterKey:
     return MasterKey(raw)
 
 
-async def _check_master_key(store: Store, master: MasterKey) -> None:
+def _reason(exc: OSError) -> str:
+    return (exc.strerror or type(exc).__name__).lower()
+
+
+def database_setting(settings: Settings) -> str:
+    """The variable that names the database: the URL's, or by default the data dir's."""
+    url = settings.database_url
+    return "TESSERA_DATABASE_URL" if url and url.get_secret_value() else "TESSERA_DATA_DIR"
+
+
+def open_database(settings: Settings) -> Store:
+    """The configured store, opened but not migrated; a bad URL is a ``StartupError``."""
+    try:
+        return open_store(settings.resolved_database_url)
+    except (ValueError, StoreUnavailable) as exc:
+        raise StartupError(database_setting(settings), str(exc)) from None
+
+
+async def migrate(settings: Settings) -> int:
+    """Apply pending migrations to the configured database; its schema version after."""
+    store = open_database(settings)
+    try:
+        return await store.migrate()
+    except StoreUnavailable as exc:
+        raise StartupError(database_setting(settings), str(exc)) from None
+    finally:
+        await store.close()
+
+
+async def _check_master_key(store: Store, master: MasterKey, setting: str) -> None:
     """Refuse a master key other than the one the database was created with, rather
-    than minting with new keys and orphaning every issued token."""
+    than minting with new keys and orphaning every issued token. ``setting``: where the
+    key came from."""
     candidate = base64.b64encode(master.wrap(_CHECK_PLAINTEXT, _CHECK_AAD)).decode()
     stored = await store.put_meta_if_absent(_CHECK_KEY, candidate)
     try:
         master.unwrap(base64.b64decode(stored), _CHECK_AAD)
     except UnwrapFailed:
         raise StartupError(
-            "the master key does not match the one this database was created with"
+            setting,
+            "the master key does not match the one this database was created with",
         ) from None
 
 
@@ -71,7 +113,7 @@ def check_production(settings: Settings) -> None:
         if value is None
     ]
     if settings.production and missing:
-        raise StartupError(f"production mode requires {' and '.join(missing)}")
+        raise StartupError(" and ".join(missing), "required in production mode")
 
 
 class Tessera:
@@ -135,16 +177,21 @@ class Tessera:
         """Open and migrate the store, load the master key and make sure an admin key
         exists. In development a missing admin key is generated and ``announce``d once."""
         check_production(settings)
-        master = _load_master_key(settings)
-        store = open_store(settings.resolved_database_url)
+        store = open_database(settings)
         try:
             await store.migrate()
-            await _check_master_key(store, master)
+            # Only once the database works: in development this may generate the key.
+            master = _load_master_key(settings)
+            source = "TESSERA_MASTER_KEY" if settings.master_key else "TESSERA_DATA_DIR"
+            await _check_master_key(store, master, source)
             tessera = cls(settings, store, clock or SystemClock(), master)
             await tessera.sessions.seal_stored_details()
             if bootstrap_admin and not await tessera.access.has_admin_key():
                 key, _ = await tessera.access.create_admin_key("development admin")
                 (announce or _print_banner)(key)
+        except StoreUnavailable as exc:
+            await store.close()
+            raise StartupError(database_setting(settings), str(exc)) from None
         except BaseException:
             await store.close()
             raise

@@ -27,10 +27,11 @@ URL query parameters read here (and not passed to the server): ``min_size`` (def
 from __future__ import annotations
 
 import asyncio
+import socket
 import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
 import asyncpg
 import asyncpg.exceptions as pgerr
@@ -136,6 +137,24 @@ def _count_param(params: dict[str, str], name: str, default: int, minimum: int) 
     return int(raw)
 
 
+def _check_ports(netloc: str) -> None:
+    """Every ``host[:port]`` of the URL (one, or several separated by commas) has a port
+    from 1 to 65535 if it has one. Checked here because asyncpg's message would quote the
+    text where it expected a port, and in a URL missing its ``@`` that is the password."""
+    for host in netloc.rpartition("@")[2].split(","):
+        if host.startswith("["):
+            end = host.find("]")
+            rest = host[end + 1 :] if end != -1 else "?"
+            if rest and not rest.startswith(":"):
+                raise ValueError("a host in the database URL is not a valid [IPv6] address")
+            has_port, port = bool(rest), rest[1:]
+        else:
+            _, colon, port = host.partition(":")
+            has_port = bool(colon)
+        if has_port and not (port.isdigit() and 1 <= int(port) <= 65535):
+            raise ValueError("a port in the database URL is not a number from 1 to 65535")
+
+
 # Many rows in one statement: asyncpg binds arrays, which SQLite cannot.
 _REPLACE_SESSION_DETAILS = (
     "UPDATE sessions s SET details = c.new "
@@ -154,7 +173,11 @@ class PostgresStore(SqlStore):
         parts = urlsplit(url)
         if parts.scheme not in ("postgresql", "postgres"):
             raise ValueError("a PostgreSQL URL starts with postgresql://")
+        _check_ports(parts.netloc)
         params = dict(parse_qsl(parts.query, keep_blank_values=True))
+        # Never to appear in a message, whatever asyncpg or the server put in theirs.
+        secrets = (parts.password, params.get("password"), params.get("sslpassword"))
+        self._secrets = tuple({v for s in secrets if s for v in (s, unquote(s))})
         self._min_size = _count_param(params, "min_size", DEFAULT_MIN_SIZE, 0)
         self._max_size = _count_param(params, "max_size", DEFAULT_MAX_SIZE, 1)
         if self._min_size > self._max_size:
@@ -186,6 +209,28 @@ class PostgresStore(SqlStore):
         # quotes the parameter) and the URL's credentials must never reach a log.
         what = "timed out" if isinstance(exc, TimeoutError) else type(exc).__name__
         return StoreUnavailable(f"PostgreSQL at {self._target} is unavailable ({what})")
+
+    def _cannot_connect(self, exc: BaseException) -> StoreUnavailable:
+        """Opening the pool failed: why, in words an operator can act on. PostgreSQL's
+        own messages here (wrong password, unknown role or database) quote no secret;
+        a message that contains one anyway is reduced to its class, and so is asyncpg's
+        ValueError about the URL, which quotes parts of it."""
+        why: str
+        if isinstance(exc, TimeoutError):
+            why = f"no answer within {self._connect_timeout:g} s (connect_timeout)"
+        elif isinstance(exc, ConnectionRefusedError):
+            why = "connection refused"
+        elif isinstance(exc, socket.gaierror):
+            why = f"cannot resolve the host name: {(exc.strerror or str(exc)).lower()}"
+        elif isinstance(exc, OSError):
+            why = exc.strerror or str(exc) or type(exc).__name__
+        elif isinstance(exc, pgerr.PostgresError | pgerr.InterfaceError):
+            why = str(exc) or type(exc).__name__
+        else:
+            why = f"the URL is not a valid PostgreSQL URL ({type(exc).__name__})"
+        if any(secret in why for secret in self._secrets):
+            why = type(exc).__name__
+        return StoreUnavailable(f"cannot connect to PostgreSQL at {self._target} ({why})")
 
     async def _get_pool(self) -> asyncpg.Pool[asyncpg.Record]:
         pool = self._pool
@@ -221,7 +266,7 @@ class PostgresStore(SqlStore):
                     **kwargs,
                 )
             except _CONNECT_FAILURES as exc:
-                failure = self._unavailable(exc)
+                failure = self._cannot_connect(exc)
                 self._last_failure = str(failure)
                 self._failures += 1
                 raise failure from None
@@ -331,7 +376,12 @@ class PostgresStore(SqlStore):
                 for statement, args in steps(sql, applied, time.time()):
                     await conn.execute(statement, *args, timeout=MIGRATION_TIMEOUT)
 
-        await self._run(op, idempotent=True)
+        try:
+            await self._run(op, idempotent=True)
+        except (pgerr.InsufficientPrivilegeError, pgerr.InvalidSchemaNameError) as exc:
+            # The role may connect but not use the schema or its tables: a setup problem,
+            # in PostgreSQL's words (they name the object, never a value).
+            raise StoreUnavailable(f"cannot migrate PostgreSQL at {self._target} ({exc})") from None
         return await self.schema_version()
 
     async def schema_version(self) -> int:

@@ -70,13 +70,23 @@ class SqliteStore(SqlStore):
     probe_failures = (sqlite3.Error,)
 
     def __init__(self, path: str) -> None:
-        if path != ":memory:":
-            _create_private(Path(path))
         try:
+            if path != ":memory:":
+                _create_private(Path(path))
             self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+            # The first statement is what finds out that the file cannot be opened.
+            _configure(self._db)
+        except FileExistsError as exc:
+            raise StoreUnavailable(
+                f"cannot open SQLite database {path}: {exc.filename} is not a directory"
+            ) from None
+        except OSError as exc:
+            reason = (exc.strerror or type(exc).__name__).lower()
+            raise StoreUnavailable(
+                f"cannot open SQLite database {path}: cannot create {exc.filename}: {reason}"
+            ) from None
         except sqlite3.Error as exc:
-            raise StoreUnavailable(f"cannot open SQLite database: {exc}") from None
-        _configure(self._db)
+            raise StoreUnavailable(f"cannot open SQLite database {path}: {exc}") from None
         # A second connection to ":memory:" would be another database: write on this one.
         self._writer = (
             GroupCommitter(lambda: self._db, threaded=False)

@@ -2,19 +2,30 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import contextlib
 import os
+import socket
 import sqlite3
+import struct
 import subprocess
 import sys
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
+import asyncpg
 import httpx
+import pytest
 
 from service.access import generate_api_key
 from service.tessera import Tessera
 from store.migrations import HEAD
 from tests.conftest import make_settings
+from tests.databases import fresh_postgres_database, postgres_test_url
 from tests.processes import Server
 
 BIN = Path(sys.executable).parent
@@ -134,3 +145,398 @@ def test_serve_logs_one_line_per_request_access_log_only_when_asked(
     assert lines(quiet, "tessera.audit:") == lines(loud, "tessera.audit:") == 1
     assert lines(quiet, '"POST /graphql HTTP/1.1"') == 0
     assert lines(loud, '"POST /graphql HTTP/1.1"') == 1
+
+
+# Misconfiguration: one line naming the setting, exit status 2 --------------------------
+
+PASSWORD = "pw-7Hq2xZ-never-shown"
+SERVE = ("serve",)
+MIGRATE = ("migrate",)
+ADMIN_KEY = ("create-admin-key",)
+API_KEY = ("create-api-key", "--product", "shop")
+# Every command that opens the database; those that also load the master key.
+OPENS_STORE = (SERVE, MIGRATE, ADMIN_KEY, API_KEY)
+LOADS_MASTER_KEY = (SERVE, ADMIN_KEY, API_KEY)
+
+
+class FakePostgres:
+    """A TCP listener on 127.0.0.1 standing in for a PostgreSQL server in a state the
+    test cluster (which trusts loopback) cannot be put in: each connection gets
+    ``reply`` after its startup message, or, with ``reply=None``, no answer at all."""
+
+    def __init__(self, reply: bytes | None) -> None:
+        self.reply = reply
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port: int = self.listener.getsockname()[1]
+        self.held: list[socket.socket] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    @staticmethod
+    def error(sqlstate: str, message: str) -> bytes:
+        fields = f"SFATAL\0VFATAL\0C{sqlstate}\0M{message}\0\0".encode()
+        return b"E" + struct.pack("!I", 4 + len(fields)) + fields
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:
+                return
+            self.held.append(conn)
+            if self.reply is not None:
+                threading.Thread(target=self._answer, args=(conn,), daemon=True).start()
+
+    def _answer(self, conn: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            conn.recv(65536)  # the startup message
+            conn.sendall(self.reply or b"")
+
+    def close(self) -> None:
+        self.listener.close()
+        for conn in self.held:
+            conn.close()
+
+
+def unused_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def cluster_url(*, user: str = "postgres", database: str | None = None) -> str:
+    """The test cluster's URL as ``user`` (with a password the cluster ignores)."""
+    parts = urlsplit(postgres_test_url())
+    netloc = f"{user}:{PASSWORD}@{parts.hostname}:{parts.port}"
+    path = f"/{database}" if database else parts.path
+    return urlunsplit(parts._replace(netloc=netloc, path=path))
+
+
+async def unprivileged_role_url(*, schema_usage: bool) -> str:
+    """A role that may log in to the (emptied) test database but not create tables in
+    it; with ``schema_usage`` it may at least see the ``public`` schema."""
+    url = await fresh_postgres_database()
+    conn = await asyncpg.connect(url, timeout=10)
+    try:
+        await conn.execute(
+            "DO $$ BEGIN CREATE ROLE tessera_unprivileged LOGIN; "
+            "EXCEPTION WHEN duplicate_object THEN NULL; END $$"
+        )
+        if schema_usage:
+            await conn.execute("GRANT USAGE ON SCHEMA public TO tessera_unprivileged")
+    finally:
+        await conn.close()
+    return cluster_url(user="tessera_unprivileged")
+
+
+@dataclass(frozen=True)
+class Misconfiguration:
+    setting: str
+    cause: str  # a fragment of what the line must say
+    commands: tuple[tuple[str, ...], ...]
+    env: Callable[[Path, contextlib.ExitStack], dict[str, str]]
+
+
+def url(value: str) -> Callable[[Path, contextlib.ExitStack], dict[str, str]]:
+    return lambda tmp_path, stack: {"TESSERA_DATABASE_URL": value}
+
+
+def fake_postgres(reply: bytes | None, query: str = "") -> Callable[..., dict[str, str]]:
+    def env(tmp_path: Path, stack: contextlib.ExitStack) -> dict[str, str]:
+        fake = FakePostgres(reply)
+        stack.callback(fake.close)
+        value = f"postgresql://tessera:{PASSWORD}@127.0.0.1:{fake.port}/tessera?{query}"
+        return {"TESSERA_DATABASE_URL": value}
+
+    return env
+
+
+def a_file(tmp_path: Path) -> Path:
+    path = tmp_path / "a-file"
+    path.write_text("not a directory\n")
+    return path
+
+
+def master_key_is_a_directory(tmp_path: Path, stack: contextlib.ExitStack) -> dict[str, str]:
+    (tmp_path / "data" / "master.key").mkdir(parents=True)
+    return {"TESSERA_MASTER_KEY": ""}
+
+
+def data_dir_in_a_file(tmp_path: Path, stack: contextlib.ExitStack) -> dict[str, str]:
+    return {"TESSERA_DATA_DIR": str(a_file(tmp_path) / "data"), "TESSERA_MASTER_KEY": ""}
+
+
+def master_key_uncreatable(tmp_path: Path, stack: contextlib.ExitStack) -> dict[str, str]:
+    return {
+        **data_dir_in_a_file(tmp_path, stack),
+        "TESSERA_DATABASE_URL": f"sqlite:///{tmp_path / 'tessera.db'}",
+    }
+
+
+def port_in_use(tmp_path: Path, stack: contextlib.ExitStack) -> dict[str, str]:
+    taken = stack.enter_context(socket.create_server(("127.0.0.1", 0)))
+    return {"TESSERA_PORT": str(taken.getsockname()[1])}
+
+
+MISCONFIGURATIONS = {
+    "url-scheme": Misconfiguration(
+        "TESSERA_DATABASE_URL",
+        "unsupported database URL scheme",
+        OPENS_STORE,
+        url(f"mysql://tessera:{PASSWORD}@localhost/tessera"),
+    ),
+    "url-port": Misconfiguration(
+        "TESSERA_DATABASE_URL",
+        "port in the database URL",
+        OPENS_STORE,
+        url(f"postgresql://tessera:{PASSWORD}@localhost:54x2/tessera"),
+    ),
+    # Without its "@" the password is where a port would be: never quoted back.
+    "url-password-as-port": Misconfiguration(
+        "TESSERA_DATABASE_URL",
+        "port in the database URL",
+        OPENS_STORE,
+        url(f"postgresql://tessera:{PASSWORD}/tessera"),
+    ),
+    "url-pool-parameter": Misconfiguration(
+        "TESSERA_DATABASE_URL",
+        "max_size",
+        OPENS_STORE,
+        url(f"postgresql://tessera:{PASSWORD}@localhost/tessera?max_size=abc"),
+    ),
+    "url-connection-parameter": Misconfiguration(
+        "TESSERA_DATABASE_URL",
+        "sslmode",
+        OPENS_STORE,
+        url(f"postgresql://tessera:{PASSWORD}@localhost/tessera?sslmode=bogus"),
+    ),
+    "postgres-refused": Misconfiguration(
+        "TESSERA_DATABASE_URL",
+        "connection refused",
+        OPENS_STORE,
+        lambda tmp_path, stack: url(
+            f"postgresql://tessera:{PASSWORD}@127.0.0.1:{unused_port()}/tessera"
+        )(tmp_path, stack),
+    ),
+    "postgres-unknown-host": Misconfiguration(
+        "TESSERA_DATABASE_URL",
+        "cannot resolve the host name",
+        OPENS_STORE,
+        url(f"postgresql://tessera:{PASSWORD}@no-such-host.invalid/tessera"),
+    ),
+    "postgres-timeout": Misconfiguration(
+        "TESSERA_DATABASE_URL",
+        "no answer within 0.5 s",
+        OPENS_STORE,
+        fake_postgres(None, "connect_timeout=0.5&sslmode=disable"),
+    ),
+    "postgres-wrong-password": Misconfiguration(
+        "TESSERA_DATABASE_URL",
+        'password authentication failed for user "tessera"',
+        OPENS_STORE,
+        fake_postgres(
+            FakePostgres.error("28P01", 'password authentication failed for user "tessera"'),
+            "sslmode=disable",
+        ),
+    ),
+    "postgres-unknown-role": Misconfiguration(
+        "TESSERA_DATABASE_URL",
+        'role "no_such_role" does not exist',
+        OPENS_STORE,
+        lambda tmp_path, stack: url(cluster_url(user="no_such_role"))(tmp_path, stack),
+    ),
+    "postgres-unknown-database": Misconfiguration(
+        "TESSERA_DATABASE_URL",
+        'database "no_such_database" does not exist',
+        OPENS_STORE,
+        lambda tmp_path, stack: url(cluster_url(database="no_such_database"))(tmp_path, stack),
+    ),
+    "postgres-role-without-schema": Misconfiguration(
+        "TESSERA_DATABASE_URL",
+        "no schema has been selected",
+        OPENS_STORE,
+        lambda tmp_path, stack: url(asyncio.run(unprivileged_role_url(schema_usage=False)))(
+            tmp_path, stack
+        ),
+    ),
+    "postgres-role-without-create": Misconfiguration(
+        "TESSERA_DATABASE_URL",
+        "permission denied for schema public",
+        OPENS_STORE,
+        lambda tmp_path, stack: url(asyncio.run(unprivileged_role_url(schema_usage=True)))(
+            tmp_path, stack
+        ),
+    ),
+    "sqlite-directory-is-a-file": Misconfiguration(
+        "TESSERA_DATABASE_URL",
+        "is not a directory",
+        OPENS_STORE,
+        lambda tmp_path, stack: url(f"sqlite:///{a_file(tmp_path) / 'tessera.db'}")(
+            tmp_path, stack
+        ),
+    ),
+    "sqlite-file-is-a-directory": Misconfiguration(
+        "TESSERA_DATABASE_URL",
+        "unable to open database file",
+        OPENS_STORE,
+        lambda tmp_path, stack: url(f"sqlite:///{tmp_path}")(tmp_path, stack),
+    ),
+    # The default database lives in the data dir, so that is the setting to fix.
+    "sqlite-default-in-a-file": Misconfiguration(
+        "TESSERA_DATA_DIR", "not a directory", OPENS_STORE, data_dir_in_a_file
+    ),
+    "master-key-file-unreadable": Misconfiguration(
+        "TESSERA_DATA_DIR",
+        "cannot read the master key file",
+        LOADS_MASTER_KEY,
+        master_key_is_a_directory,
+    ),
+    "master-key-file-uncreatable": Misconfiguration(
+        "TESSERA_DATA_DIR",
+        "cannot create the master key file",
+        LOADS_MASTER_KEY,
+        master_key_uncreatable,
+    ),
+    "setting-not-a-number": Misconfiguration(
+        "TESSERA_PORT",
+        "valid integer",
+        OPENS_STORE,
+        lambda tmp_path, stack: {"TESSERA_PORT": "abc"},
+    ),
+    "setting-not-json": Misconfiguration(
+        "TESSERA_TRUSTED_PROXIES",
+        "not valid JSON",
+        OPENS_STORE,
+        lambda tmp_path, stack: {"TESSERA_TRUSTED_PROXIES": "10.0.0.1"},
+    ),
+    "setting-invalid-item": Misconfiguration(
+        "TESSERA_TRUSTED_PROXIES",
+        "does not appear to be an IPv4 or IPv6 network",
+        OPENS_STORE,
+        lambda tmp_path, stack: {"TESSERA_TRUSTED_PROXIES": '["proxy.internal"]'},
+    ),
+    "port-in-use": Misconfiguration("TESSERA_PORT", "already in use", (SERVE,), port_in_use),
+    "host-unknown": Misconfiguration(
+        "TESSERA_HOST",
+        "cannot resolve",
+        (SERVE,),
+        lambda tmp_path, stack: {"TESSERA_HOST": "no-such-host.invalid"},
+    ),
+    "host-not-local": Misconfiguration(
+        "TESSERA_HOST",
+        "not an address of this machine",
+        (SERVE,),
+        lambda tmp_path, stack: {"TESSERA_HOST": "192.0.2.1"},  # TEST-NET-1
+    ),
+}
+
+
+def start_command(
+    tmp_path: Path, args: tuple[str, ...], env: dict[str, str]
+) -> subprocess.Popen[str]:
+    base = {k: v for k, v in os.environ.items() if not k.startswith("TESSERA_")}
+    base.update(
+        {
+            "TESSERA_DATA_DIR": str(tmp_path / "data"),
+            "TESSERA_MASTER_KEY": base64.b64encode(os.urandom(32)).decode(),
+            "TESSERA_ADMIN_KEY": generate_api_key(),
+            "TESSERA_HOST": "127.0.0.1",
+            # Should a case start serving by mistake, it must not take port 8000.
+            "TESSERA_PORT": str(unused_port()),
+        }
+    )
+    base.update(env)
+    return subprocess.Popen(
+        [str(BIN / "tessera"), *args],
+        cwd=tmp_path,
+        env={k: v for k, v in base.items() if v},
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+@pytest.mark.parametrize("case", MISCONFIGURATIONS.values(), ids=MISCONFIGURATIONS.keys())
+def test_cli_misconfiguration_exits_with_one_line_naming_the_setting(
+    tmp_path: Path, case: Misconfiguration
+) -> None:
+    with contextlib.ExitStack() as stack:
+        env = case.env(tmp_path, stack)
+        # The commands run at once: each must fail fast, without a traceback.
+        running = {args: start_command(tmp_path, args, env) for args in case.commands}
+        results = {args: process.communicate(timeout=30) for args, process in running.items()}
+
+    for args, (stdout, stderr) in results.items():
+        command = " ".join(args)
+        assert running[args].returncode == 2, (command, stdout, stderr)
+        assert "Traceback" not in stderr, (command, stderr)
+        assert len(stderr.splitlines()) == 1, (command, stderr)
+        assert stderr.startswith(f"tessera: cannot start: {case.setting}: "), (command, stderr)
+        assert case.cause in stderr, (command, stderr)
+        assert PASSWORD not in stdout + stderr, command
+
+
+# `tessera serve`, instrumented: every run of the service's startup says so on stderr.
+COUNTED_SERVE = """
+import sys
+from service.tessera import Tessera
+start = Tessera.start.__func__
+async def counted(cls, *args, **kwargs):
+    print("Tessera.start ran", file=sys.stderr, flush=True)
+    return await start(cls, *args, **kwargs)
+Tessera.start = classmethod(counted)
+import cli
+sys.exit(cli.main(["serve"]))
+"""
+BANNER = "Tessera development admin key"
+
+
+def development_env(tmp_path: Path) -> dict[str, str]:
+    """A first start in development: no master key, no admin key, no database yet."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TESSERA_")}
+    return {**env, "TESSERA_MODE": "development", "TESSERA_DATA_DIR": str(tmp_path / "data")}
+
+
+def test_serve_starts_the_service_once_and_shows_the_admin_key_once(
+    tmp_path: Path, servers: list[Server], client: httpx.Client
+) -> None:
+    command = [sys.executable, "-c", COUNTED_SERVE]
+    server = Server(development_env(tmp_path), tmp_path, tmp_path / "log", command=command)
+    servers.append(server)
+    server.wait_ready(client)
+
+    output = server.output()
+    assert output.count("Tessera.start ran") == 1, output
+    assert output.count(BANNER) == 1, output
+    [key] = [line.strip() for line in output.splitlines() if line.strip().startswith("tsk_")]
+    products = client.post(
+        f"{server.url}/graphql",
+        json={"query": "{ products { tag } }"},
+        headers={"authorization": f"Bearer {key}"},
+    )
+    assert products.json() == {"data": {"products": []}}
+    assert f"Tessera serving on {server.url}" in output
+
+
+def test_serve_port_in_use_exits_before_starting_the_service(tmp_path: Path) -> None:
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        env = {**development_env(tmp_path), "TESSERA_PORT": str(port)}
+        result = subprocess.run(
+            [sys.executable, "-c", COUNTED_SERVE],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+
+    assert result.returncode == 2
+    # One line, so the startup never ran (it would have said so): no key, no database.
+    assert result.stderr.splitlines() == [
+        f"tessera: cannot start: TESSERA_PORT: port {port} is already in use on 127.0.0.1"
+    ]
+    assert BANNER not in result.stdout
+    assert not (tmp_path / "data").exists()
