@@ -14,13 +14,11 @@ the access policy of the whole API reads top to bottom in one place:
 
 from __future__ import annotations
 
-from functools import cache
 from typing import Any
 
 import strawberry
 from graphql import GraphQLError
 from strawberry.schema.config import StrawberryConfig
-from strawberry.schema.name_converter import NameConverter
 from strawberry.types.execution import ExecutionContext
 
 from resolvers import apikeys as apikey_resolvers
@@ -38,6 +36,7 @@ from schema.access import (
 from schema.apikeys import ApiKey, CreateApiKeyResult, RevokeApiKeyResult
 from schema.configs import DeleteSessionConfigResult, SessionConfig, SessionConfigResult
 from schema.edge import guard
+from schema.engine import CachedNameConverter
 from schema.errors import ERROR_TYPES, EXCEPTION_HANDLERS, log_errors
 from schema.policy import OperationPolicy
 from schema.products import CreateProductResult, Product
@@ -153,15 +152,6 @@ class Mutation:
         permission_classes=END_USER,
         description="Revoke the bearer's user's other sessions of this product, env, tag.",
     )
-
-
-class CachedNameConverter(NameConverter):
-    """Strawberry converts every input field's name to camelCase again on each request
-    (argument conversion); the names are the schema's own fixed set, so convert each once."""
-
-    @cache  # noqa: B019 - one converter lives as long as the schema
-    def apply_naming_config(self, name: str) -> str:
-        return super().apply_naming_config(name)
 
 
 class TesseraSchema(strawberry.Schema):

@@ -2,10 +2,8 @@
 
 One LRU cache, keyed by the query text and the limits in force, holds each document with
 its verdict; the policy's operation hook hands both to Strawberry, which then neither
-parses nor validates again. Strawberry's ``ParserCache`` and ``ValidationCache`` would
-do the same as two more extensions, and every extension hook is wrapped anew on every
-request; the validation cache also hashes the parsed document, which graphql-core does
-by walking every node of it on each lookup.
+parses nor validates again (``schema.engine.use_document``, where what this replaces and
+gains is told).
 
 The verdict is final when cached: every error carries its ``extensions.code``, and a
 document a guard refused carries only its refusals (schema/guards.py)."""
@@ -16,6 +14,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 
+import strawberry
 from graphql import (
     ASTValidationRule,
     DocumentNode,
@@ -23,33 +22,20 @@ from graphql import (
     FragmentDefinitionNode,
     FragmentSpreadNode,
     GraphQLError,
-    GraphQLSchema,
     InlineFragmentNode,
     OperationDefinitionNode,
     SelectionSetNode,
     parse,
 )
-from strawberry.schema.exceptions import CannotGetOperationTypeError
-from strawberry.schema.schema import validate_document
 from strawberry.types.execution import ExecutionContext
 
+from schema.engine import UnknownOperation, graphql_schema, validate_document
 from schema.guards import Refusal, count_fields
 from service.errors import RequestErrorCode
 
 DOCUMENTS = 1024
 """Distinct query texts kept; bounded so unique documents from clients cannot grow
 memory."""
-
-
-class UnknownOperation(CannotGetOperationTypeError):
-    """The request names an operation its document does not have, or names none while
-    the document has several. Raised through the operation like Strawberry's own
-    error; the HTTP endpoint (server.py) answers it with a 400."""
-
-    def as_http_error_reason(self) -> str:
-        if self.operation_name is None:
-            return "Name the operation to run in operationName: the document has not exactly one"
-        return super().as_http_error_reason()
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,7 +109,7 @@ def _verdict(errors: list[GraphQLError]) -> list[GraphQLError]:
 @lru_cache(maxsize=DOCUMENTS)
 def _prepare(
     query: str,
-    schema: GraphQLSchema,
+    schema: strawberry.Schema,
     rules: tuple[type[ASTValidationRule], ...],
     max_tokens: int,
     max_fields: int,
@@ -140,7 +126,8 @@ def _prepare(
             RequestErrorCode.BAD_REQUEST,
         )
         return Prepared(document, [refusal], operations)
-    return Prepared(document, _verdict(validate_document(schema, document, rules)), operations)
+    errors = validate_document(graphql_schema(schema), document, rules)
+    return Prepared(document, _verdict(errors), operations)
 
 
 def prepare(execution_context: ExecutionContext) -> Prepared | None:
@@ -153,20 +140,13 @@ def prepare(execution_context: ExecutionContext) -> Prepared | None:
     try:
         return _prepare(
             query,
-            execution_context.schema._schema,
+            execution_context.schema,
             execution_context.validation_rules,
             execution_context.parse_options["max_tokens"],
             execution_context.context.tessera.settings.max_fields,
         )
     except GraphQLError:
         return None
-
-
-def requested_operation(execution_context: ExecutionContext) -> str | None:
-    """The ``operationName`` the request sent. Strawberry's ``operation_name`` falls
-    back to the document's first operation, which would run the first of several
-    operations when the request names none (GraphQL over HTTP: a request error)."""
-    return execution_context._provided_operation_name
 
 
 def cache_info() -> tuple[int, int]:

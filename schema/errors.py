@@ -15,12 +15,11 @@ from typing import Any
 
 import strawberry
 from graphql import GraphQLError, GraphQLSyntaxError
-from strawberry.exceptions import MissingQueryError
-from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.types.execution import ExecutionContext
 from strawberry.types.field import StrawberryField
 from strawberry.types.info import Info
 
+from schema.engine import REQUEST_ERRORS
 from service import errors as svc
 from service.errors import ErrorCode, RequestErrorCode
 from store.errors import StoreUnavailable
@@ -125,9 +124,6 @@ EXCEPTION_HANDLERS = (
 )
 ERROR_TYPES = (NotFoundError, AlreadyExistsError, InvalidInputError, SessionError, RequestErrorCode)
 
-# Raised through the operation on purpose; the HTTP endpoint (server.py) answers them
-# with 400s.
-_HTTP_REFUSALS = (MissingQueryError, CannotGetOperationTypeError, InvalidOperationTypeError)
 # graphql-core appends "Did you mean ...?" to unknown fields, arguments, enum values and
 # input fields; in production that maps the schema for anyone who is not an admin.
 _SUGGESTION = re.compile(r"\s*Did you mean [^?]*\?")
@@ -212,8 +208,8 @@ def escaped(exc: Exception) -> Exception | None:
     would reach the client as its bare message (Strawberry wraps it after the operation
     hook has run); the original stays attached so ``log_errors`` still logs an
     unexpected one with its traceback."""
-    if isinstance(exc, _HTTP_REFUSALS):
-        return None  # The HTTP endpoint answers these with a 400 of its own.
+    if isinstance(exc, REQUEST_ERRORS):
+        return None  # Raised through on purpose: the endpoint answers them with a 400.
     error = exc if isinstance(exc, GraphQLError) else GraphQLError(str(exc), original_error=exc)
     mapped = top_level(error, suggestions=True)
     if mapped is error:

@@ -15,7 +15,8 @@ from collections.abc import AsyncIterator
 from strawberry.extensions import SchemaExtension
 
 from schema.audit import record
-from schema.documents import prepare, requested_operation
+from schema.documents import prepare
+from schema.engine import use_document
 from schema.errors import escaped, rewrite_errors
 from schema.guards import apply_limits
 
@@ -28,13 +29,9 @@ class OperationPolicy(SchemaExtension):
         try:
             prepared = prepare(execution_context)
             if prepared is not None:
-                # Strawberry parses only without a document and validates only without
-                # errors set (an empty list: valid).
-                execution_context.graphql_document = prepared.document
-                execution_context.pre_execution_errors = prepared.errors
+                name = use_document(execution_context, prepared.document, prepared.errors)
                 # Raises for an unknown or ambiguous operation before anything runs.
-                fields = prepared.fields(requested_operation(execution_context))
-                execution_context.context.audit.fields = fields
+                execution_context.context.audit.fields = prepared.fields(name)
             yield
         except Exception as exc:
             mapped = escaped(exc)

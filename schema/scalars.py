@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
+from typing import Any
 
 import strawberry
 from strawberry.scalars import JSON
-from strawberry.types.scalar import ScalarDefinition
 
 __all__ = ["JSON", "SCALARS", "format_datetime", "parse_datetime", "utc"]
 
@@ -48,7 +48,7 @@ def parse_datetime(value: object) -> datetime:
     raise ValueError("a DateTime is RFC 3339 with an offset, e.g. 2027-01-15T08:00:00.000Z")
 
 
-DATETIME: ScalarDefinition = strawberry.scalar(
+DATETIME = strawberry.scalar(
     name="DateTime",
     description="An instant: RFC 3339 in UTC with milliseconds, `2027-01-15T08:00:00.000Z`",
     serialize=format_datetime,
@@ -56,4 +56,4 @@ DATETIME: ScalarDefinition = strawberry.scalar(
 )
 
 # Every ``datetime`` of every schema type is served as ``DateTime``.
-SCALARS: dict[object, ScalarDefinition] = {datetime: DATETIME}
+SCALARS: dict[object, Any] = {datetime: DATETIME}

@@ -2,7 +2,7 @@
 shapes the services ask of slugs and names.
 
 The edge rule is checked once, where a value enters Tessera (every field's arguments in
-schema/edge.py, the HTTP envelope in server.py, the command line in cli.py), so nothing
+schema/edge.py, the HTTP envelope in web/envelope.py, the command line in cli.py), so nothing
 behind it meets a value the databases or the JSON encoder cannot take:
 
 - every string encodes as UTF-8: a lone surrogate does not, and failed deep inside a

@@ -1,8 +1,9 @@
 """The layering rule of the README's Layout section, read from the source with ``ast``.
 
-``server -> schema -> resolvers -> service -> store``: service/ knows nothing of GraphQL
-or HTTP, store/ knows nothing of the service, resolvers/ never reach back to the server,
-graphql/ holds no Python, and nothing a request runs through imports SQLAlchemy."""
+``server -> web -> schema -> resolvers -> service -> store``: service/ knows nothing of
+GraphQL or HTTP, store/ knows nothing of the service, schema/ and resolvers/ never reach
+back to the HTTP edge or the server, graphql/ holds no Python, and nothing a request runs
+through imports SQLAlchemy."""
 
 from __future__ import annotations
 
@@ -15,9 +16,11 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ("service", "store", "resolvers", "schema")
+PACKAGES = ("service", "store", "resolvers", "schema", "web")
 TOP_MODULES = ("server", "cli")
-WEB = frozenset({"strawberry", "starlette", "uvicorn", "graphql", "schema", "resolvers", "server"})
+WEB = frozenset(
+    {"strawberry", "starlette", "uvicorn", "graphql", "web", "schema", "resolvers", "server"}
+)
 # Table definitions and Alembic migrations may use SQLAlchemy; they run
 # at migrate time, never on a request, so the request-path check does not enter them.
 MIGRATION_ONLY = ("store.migrations", "store.tables", "store.alembic")
@@ -152,7 +155,14 @@ def lazy():
 def test_request_path_covers_every_layer() -> None:
     reached = request_path()
 
-    assert {"server", "schema", "resolvers.sessions", "service.tessera", "store.sqlite"} <= reached
+    assert {
+        "server",
+        "web.endpoint",
+        "schema",
+        "resolvers.sessions",
+        "service.tessera",
+        "store.sqlite",
+    } <= reached
     assert "cli" not in reached
 
 
@@ -164,8 +174,9 @@ def test_request_path_covers_every_layer() -> None:
     [
         ("service", WEB | {"cli"}),
         ("store", WEB | {"service", "cli"}),
-        ("resolvers", frozenset({"server", "cli"})),
-        ("schema", frozenset({"server", "cli"})),
+        ("resolvers", frozenset({"server", "cli", "web"})),
+        ("schema", frozenset({"server", "cli", "web"})),
+        ("web", frozenset({"server", "cli"})),
     ],
 )
 def test_layer_imports_only_downward(package: str, forbidden: frozenset[str]) -> None:

@@ -7,7 +7,7 @@ import pytest
 from graphql import get_introspection_query, specified_rules
 
 from schema import documents, schema
-from schema.documents import UnknownOperation
+from schema.engine import UnknownOperation
 from schema.guards import rules
 
 INTROSPECTION = "query Probe { __schema { queryType { name } } }"

@@ -1,0 +1,41 @@
+"""Answers to requests no operation ran for, each with its audit line."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.types import Scope
+
+from schema import audit
+from schema.context import client_ip
+from service.errors import RequestErrorCode
+from service.settings import Settings
+
+
+def refusal(
+    scope: Scope,
+    status: int,
+    reason: str,
+    *,
+    text: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> Response:
+    """A plain-text refusal of a request no operation ran for, with its audit line.
+    ``reason`` is fixed text (the answer, unless ``text`` says otherwise)."""
+    _audit_refused(scope, status, reason)
+    return PlainTextResponse(text or reason, status, headers)
+
+
+def bad_request(scope: Scope, reason: str, *, text: str | None = None) -> Response:
+    """A 400 for a POST to /graphql that no operation ran for, as a GraphQL response:
+    one error, coded ``BAD_REQUEST``, which GraphQL clients and gateways read as such.
+    With its audit line, as ``refusal``."""
+    _audit_refused(scope, 400, reason)
+    error = {"message": text or reason, "extensions": {"code": RequestErrorCode.BAD_REQUEST}}
+    return JSONResponse({"errors": [error]}, 400)
+
+
+def _audit_refused(scope: Scope, status: int, reason: str) -> None:
+    settings: Settings = scope["app"].state.tessera.settings
+    client = client_ip(Request(scope), settings.trusted_proxies)
+    audit.refused(client, scope["method"], scope["path"], status, reason)
