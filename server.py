@@ -33,8 +33,9 @@ from strawberry.types.graphql import OperationType
 
 from schema import audit, schema
 from schema.context import Context, client_ip
+from schema.persisted import query_text
 from service import logs
-from service.errors import FieldError, RequestErrorCode, StartupError
+from service.errors import DocumentRefused, FieldError, RequestErrorCode, StartupError
 from service.settings import Settings, load_settings
 from service.tessera import Tessera
 from service.validation import Kind, json_problems, string_problem
@@ -72,13 +73,20 @@ def refusal(
     return PlainTextResponse(text or reason, status, headers)
 
 
-def bad_request(scope: Scope, reason: str, *, text: str | None = None) -> Response:
+def bad_request(
+    scope: Scope,
+    reason: str,
+    *,
+    text: str | None = None,
+    code: RequestErrorCode = RequestErrorCode.BAD_REQUEST,
+    status: int = 400,
+) -> Response:
     """A 400 for a POST to /graphql that no operation ran for, as a GraphQL response:
-    one error, coded ``BAD_REQUEST``, which GraphQL clients and gateways read as such.
-    With its audit line, as ``refusal``."""
-    _audit_refused(scope, 400, reason)
-    error = {"message": text or reason, "extensions": {"code": RequestErrorCode.BAD_REQUEST}}
-    return JSONResponse({"errors": [error]}, 400)
+    one error, coded ``BAD_REQUEST`` (or ``code``), which GraphQL clients and gateways
+    read as such. With its audit line, as ``refusal``."""
+    _audit_refused(scope, status, reason)
+    error = {"message": text or reason, "extensions": {"code": code}}
+    return JSONResponse({"errors": [error]}, status)
 
 
 def _audit_refused(scope: Scope, status: int, reason: str) -> None:
@@ -91,8 +99,9 @@ class BadRequest(Exception):
     """The request is not one GraphQL operation as JSON; answered with a 400 (`bad_request`)."""
 
 
-def _operation(body: bytes) -> GraphQLRequestData:
-    """The operation a POST body carries, shaped as GraphQL over HTTP says."""
+def _operation(body: bytes) -> tuple[GraphQLRequestData, Any]:
+    """The operation a POST body carries, shaped as GraphQL over HTTP says, and its
+    ``documentId`` (schema/persisted.py reads that and ``extensions.persistedQuery``)."""
     try:
         data = json.loads(body)
     except (ValueError, RecursionError):  # JSONDecodeError and bad UTF-8 are ValueErrors
@@ -103,7 +112,11 @@ def _operation(body: bytes) -> GraphQLRequestData:
         raise BadRequest("The request body must be a JSON object")
     query, variables = data.get("query"), data.get("variables")
     name, extensions = data.get("operationName"), data.get("extensions")
-    if not isinstance(query, str):
+    document_id = data.get("documentId")
+    named = document_id is not None or (
+        isinstance(extensions, dict) and "persistedQuery" in extensions
+    )
+    if not isinstance(query, str) and not (query is None and named):
         raise BadRequest("The request's `query` must be a string")
     if not isinstance(variables, dict | None):
         raise BadRequest("The request's `variables` must be an object or null")
@@ -115,11 +128,11 @@ def _operation(body: bytes) -> GraphQLRequestData:
     if problems:
         # Fixed text and the path only: the value may be anything, a secret included.
         raise BadRequest(f"The request is refused: {problems[0].message}")
-    return GraphQLRequestData(query, variables, name, extensions)
+    return GraphQLRequestData(query, variables, name, extensions), document_id
 
 
 def _envelope_problems(
-    query: str, name: str | None, variables: dict[str, Any] | None, extensions: Any
+    query: str | None, name: str | None, variables: dict[str, Any] | None, extensions: Any
 ) -> list[FieldError]:
     """What the edge rule refuses in the request's own fields. The variables' values are
     the fields' arguments, checked as such (schema/edge.py) so that errors name them."""
@@ -174,17 +187,21 @@ class GraphQLEndpoint:
             reason = "Send GraphQL operations as POST application/json"
             return refusal(request.scope, 405, reason, headers={"allow": "POST"})
         try:
-            operation = _operation(await request.body())
+            operation, document_id = _operation(await request.body())
+            context = Context(request.app.state.tessera, request)
+            query = await query_text(context, operation.query, document_id, operation.extensions)
             result = await schema.execute(
-                operation.query,
+                query,
                 operation.variables,
-                Context(request.app.state.tessera, request),
+                context,
                 operation_name=operation.operation_name,
                 allowed_operation_types=_OPERATION_TYPES,
                 operation_extensions=operation.extensions,
             )
         except BadRequest as exc:
             return bad_request(request.scope, str(exc))
+        except DocumentRefused as exc:
+            return bad_request(request.scope, exc.message, code=exc.code, status=_STATUS[exc.code])
         except MissingQueryError:
             return bad_request(request.scope, "No GraphQL query found in the request")
         except CannotGetOperationTypeError as exc:
@@ -198,6 +215,14 @@ class GraphQLEndpoint:
 
 
 _OPERATION_TYPES = frozenset({OperationType.QUERY, OperationType.MUTATION})
+# Apollo's clients send the query on these answers, which Apollo Server gives with a 200.
+_STATUS = {
+    RequestErrorCode.PERSISTED_QUERY_NOT_FOUND: 200,
+    RequestErrorCode.PERSISTED_QUERY_NOT_SUPPORTED: 200,
+    RequestErrorCode.BAD_REQUEST: 400,
+    RequestErrorCode.TRUSTED_DOCUMENT_REQUIRED: 400,
+    RequestErrorCode.SERVICE_UNAVAILABLE: 503,
+}
 
 
 class BodyLimit:

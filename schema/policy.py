@@ -18,6 +18,7 @@ from schema.audit import record
 from schema.documents import prepare, requested_operation
 from schema.errors import escaped, rewrite_errors
 from schema.guards import apply_limits
+from schema.persisted import register_valid
 
 
 class OperationPolicy(SchemaExtension):
@@ -41,5 +42,6 @@ class OperationPolicy(SchemaExtension):
             if mapped is None:
                 raise
             raise mapped from exc
+        await register_valid(execution_context, prepared)
         await rewrite_errors(execution_context)
         await record(execution_context, started)
