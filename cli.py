@@ -1,13 +1,15 @@
-"""The ``tessera`` command: serve, migrate, and key management."""
+"""The ``tessera`` command: serve, migrate, key management and trusted documents."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import sys
+from pathlib import Path
 
 from service.access import generate_api_key
-from service.errors import StartupError, TesseraError
+from service.errors import InvalidInput, StartupError, TesseraError
 from service.settings import Settings, load_settings
 from service.tessera import Tessera, migrate
 from service.validation import Kind, require
@@ -36,6 +38,24 @@ async def _create_key(settings: Settings, args: argparse.Namespace) -> str:
         await tessera.close()
 
 
+def _read_manifest(path: Path) -> object:
+    try:
+        return json.loads(path.read_bytes())
+    except OSError as exc:
+        raise InvalidInput(f"cannot read {path}: {exc.strerror}") from None
+    except (ValueError, RecursionError):
+        raise InvalidInput(f"{path} is not JSON") from None
+
+
+async def _register_documents(settings: Settings, manifest: object, name: str) -> int:
+    """Register a manifest's documents as trusted; the number registered."""
+    tessera = await Tessera.start(settings, bootstrap_admin=False)
+    try:
+        return await tessera.documents.register_manifest(manifest, field=name)
+    finally:
+        await tessera.close()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="tessera", description="Tessera session service")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -52,6 +72,12 @@ def main(argv: list[str] | None = None) -> int:
     product.add_argument("--product", required=True)
     product.add_argument("--env", action="append", help="limit to this env (repeatable)")
     product.add_argument("--name", default="backend")
+    documents = commands.add_parser(
+        "register-documents",
+        help="register a manifest's documents as trusted (Apollo persisted query manifest, "
+        "or GraphQL Code Generator's persisted-documents.json)",
+    )
+    documents.add_argument("file", type=Path)
     args = parser.parse_args(argv)
 
     if args.command == "generate-key":
@@ -66,6 +92,20 @@ def main(argv: list[str] | None = None) -> int:
         from server import serve
 
         return serve(settings)
+    if args.command == "register-documents":
+        try:
+            manifest = _read_manifest(args.file)
+            count = asyncio.run(_register_documents(settings, manifest, args.file.name))
+        except InvalidInput as exc:
+            listed = exc.field_errors if len(exc.field_errors) > 1 else ()
+            details = "".join(f"\n  {e.field}: {e.message}" for e in listed)
+            print(f"tessera: {exc}{details}", file=sys.stderr)
+            return 2
+        except StartupError as exc:
+            print(exc.line(), file=sys.stderr)
+            return 2
+        print(f"registered {count} trusted documents")
+        return 0
     try:
         if args.command == "migrate":
             version = asyncio.run(migrate(settings))

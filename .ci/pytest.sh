@@ -21,4 +21,12 @@ if [ -z "${TESSERA_TEST_DATABASE_URL:-}" ]; then
         echo "           (install postgresql or set TESSERA_TEST_DATABASE_URL)" >&2
     fi
 fi
+if ! command -v node >/dev/null 2>&1 || [ ! -d tests/clients/node_modules ]; then
+    if [ "${CI:-}" = "true" ]; then
+        echo "make test: CI=true but no Node.js or tests/clients/node_modules" >&2
+        exit 1
+    fi
+    echo "make test: no Node.js or tests/clients/node_modules; the client tests are SKIPPED" >&2
+    echo "           (install nodejs and npm, then: npm ci --prefix tests/clients)" >&2
+fi
 "$pytest" "$@"

@@ -15,6 +15,8 @@ See bench/README.md for what is measured and how to read bench/RESULTS.md. Setti
   up front for verifySession, and afresh before every refreshSession run
 - ``BENCH_DATABASES`` (``sqlite,postgresql``): which stores to measure
 - ``BENCH_LOG_LEVEL`` (``info``): ``TESSERA_LOG_LEVEL`` of both servers
+- ``BENCH_DOCUMENTS`` (``text``): how Tessera's requests carry their documents: ``text``
+  (``query``) or ``id`` (``documentId``, the file's SHA-256: a trusted document)
 - ``BENCH_OUTPUT`` (``bench/RESULTS.md``)
 - ``TESSERA_BENCH_DATABASE_URL``: a PostgreSQL server to use (see bench/postgres.py)
 """
@@ -22,6 +24,7 @@ See bench/README.md for what is measured and how to read bench/RESULTS.md. Setti
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import os
 import re
@@ -216,6 +219,9 @@ class Target:
                 "operationName": op.operation_name,
                 "variables": {"input": op.input},
             }
+            if os.environ.get("BENCH_DOCUMENTS", "text") == "id":
+                del payload["query"]
+                payload["documentId"] = "sha256:" + hashlib.sha256(document.encode()).hexdigest()
         else:
             payload = op.input
         return json.dumps(payload, separators=(",", ":"))

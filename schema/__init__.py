@@ -23,6 +23,7 @@ from strawberry.types.execution import ExecutionContext
 
 from resolvers import apikeys as apikey_resolvers
 from resolvers import configs as config_resolvers
+from resolvers import documents as document_resolvers
 from resolvers import enduser as enduser_resolvers
 from resolvers import products as product_resolvers
 from resolvers import sessions as session_resolvers
@@ -38,6 +39,7 @@ from schema.configs import DeleteSessionConfigResult, SessionConfig, SessionConf
 from schema.edge import guard
 from schema.engine import CachedNameConverter
 from schema.errors import ERROR_TYPES, EXCEPTION_HANDLERS, log_errors
+from schema.persisted import RegisterTrustedDocumentsResult
 from schema.policy import OperationPolicy
 from schema.products import CreateProductResult, Product
 from schema.scalars import SCALARS
@@ -141,6 +143,14 @@ class Mutation:
         resolver=apikey_resolvers.revoke_api_key,
         permission_classes=ADMIN,
         description="Revoke an API key; it fails from the very next request.",
+    )
+    register_trusted_documents: RegisterTrustedDocumentsResult = strawberry.mutation(
+        resolver=document_resolvers.register_trusted_documents,
+        permission_classes=ADMIN,
+        description="Register the documents of a manifest as trusted: Apollo's persisted "
+        "query manifest or GraphQL Code Generator's persisted documents (SHA-256 id to "
+        "document). Every id must be its document's SHA-256; a manifest with any problem "
+        "registers nothing.",
     )
     logout: RevokedSessions = strawberry.mutation(
         resolver=enduser_resolvers.logout,

@@ -14,6 +14,7 @@ from starlette.requests import Request
 from strawberry.types.info import Info as _Info
 
 from service.access import Principal, is_api_key
+from service.documents import Document
 from service.errors import CredentialEnded, RateLimited, Unauthenticated
 from service.ratelimit import Bucket
 from service.tessera import Tessera
@@ -86,6 +87,9 @@ class Context:
         # concurrently, so the others await this same lookup rather than start their own
         # or see none while it is still running.
         self._caller: asyncio.Future[Principal | None] | None = None
+        # A document the client sent to register, stored once it validates
+        # (schema/persisted.py).
+        self.unregistered: Document | None = None
 
     def credential(self) -> str | None:
         return bearer(self.request)

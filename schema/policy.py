@@ -19,6 +19,7 @@ from schema.documents import prepare
 from schema.engine import use_document
 from schema.errors import escaped, rewrite_errors
 from schema.guards import apply_limits
+from schema.persisted import register_valid
 
 
 class OperationPolicy(SchemaExtension):
@@ -38,5 +39,6 @@ class OperationPolicy(SchemaExtension):
             if mapped is None:
                 raise
             raise mapped from exc
+        await register_valid(execution_context, prepared)
         await rewrite_errors(execution_context)
         await record(execution_context, started)

@@ -47,6 +47,14 @@ class RequestErrorCode(StrEnum):
     """The variables do not fit the operation's variable definitions."""
     BAD_REQUEST = "BAD_REQUEST"
     """A limit on documents, or a request that names no single operation to run."""
+    PERSISTED_QUERY_NOT_FOUND = "PERSISTED_QUERY_NOT_FOUND"
+    """No document is stored under the id the request sent: send the query with it
+    (Apollo's automatic persisted queries)."""
+    PERSISTED_QUERY_NOT_SUPPORTED = "PERSISTED_QUERY_NOT_SUPPORTED"
+    """Persisted documents are off (``TESSERA_TRUSTED_DOCUMENTS=off``): send the query."""
+    TRUSTED_DOCUMENT_REQUIRED = "TRUSTED_DOCUMENT_REQUIRED"
+    """Only trusted documents, sent by id, run for this caller
+    (``TESSERA_TRUSTED_DOCUMENTS=require``)."""
     UNAUTHENTICATED = "UNAUTHENTICATED"
     FORBIDDEN = "FORBIDDEN"
     RATE_LIMITED = "RATE_LIMITED"
@@ -184,6 +192,34 @@ class RateLimited(AccessError):
     def __init__(self, message: str, *, retry_after: int) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
+class DocumentRefused(AccessError):
+    """The request names no document Tessera may run: refused before any operation."""
+
+
+class PersistedQueryNotFound(DocumentRefused):
+    code = RequestErrorCode.PERSISTED_QUERY_NOT_FOUND
+
+
+class PersistedQueryNotSupported(DocumentRefused):
+    code = RequestErrorCode.PERSISTED_QUERY_NOT_SUPPORTED
+
+
+class BadDocumentRequest(DocumentRefused):
+    """A malformed id, an unknown protocol version, or a query its hash does not match."""
+
+    code = RequestErrorCode.BAD_REQUEST
+
+
+class TrustedDocumentRequired(DocumentRefused):
+    code = RequestErrorCode.TRUSTED_DOCUMENT_REQUIRED
+
+
+class DocumentsUnavailable(DocumentRefused):
+    """The database that holds the persisted documents cannot be read right now."""
+
+    code = RequestErrorCode.SERVICE_UNAVAILABLE
 
 
 class StartupError(Exception):

@@ -120,6 +120,14 @@ class Settings(BaseSettings):
     # Peers whose X-Forwarded-For is believed (IPs or CIDRs, e.g. your load balancer).
     trusted_proxies: tuple[str, ...] = ()
 
+    # Documents by id (service/documents.py): "off" (text only), "allow" (also by id:
+    # automatic persisted queries, trusted documents), "require" (callers other than
+    # admins run trusted documents only). "allow" in both modes: "require" would refuse
+    # every backend that sends its own documents, until a manifest is registered.
+    trusted_documents: Literal["off", "allow", "require"] = "allow"
+    # Documents clients register (automatic persisted queries); the oldest go beyond it.
+    max_persisted_queries: int = Field(default=10_000, ge=1)
+
     # Rate limits, in the `limits` library's notation ("100/minute"); empty disables one.
     # Failures (service/ratelimit.py says which): once over, further failures are
     # refused, never a genuine credential.

@@ -6,12 +6,14 @@ import base64
 import logging
 import os
 from collections.abc import Callable
+from pathlib import Path
 
 from service.access import Access
 from service.catalog import Catalog
 from service.clock import Clock, SystemClock
 from service.crypto import MasterKey, UnwrapFailed
 from service.details import DetailsCipher
+from service.documents import PersistedDocuments, TrustedDocuments, builtin_documents
 from service.errors import StartupError
 from service.housekeeping import Sweeper
 from service.keyring import KeyRings
@@ -21,6 +23,9 @@ from service.settings import Settings, decode_master_key
 from store import Store, StoreUnavailable, open_store
 
 log = logging.getLogger("tessera")
+
+# Registered as trusted documents at every start.
+OPERATIONS = Path(__file__).resolve().parents[1] / "graphql" / "operations"
 
 _CHECK_KEY = "master_key_check"
 _CHECK_AAD = b"tessera:master-key-check"
@@ -155,6 +160,13 @@ class Tessera:
                 Bucket.REFRESH_PER_SESSION: settings.rate_limit_refresh_per_session,
             }
         )
+        self.documents = PersistedDocuments(
+            store,
+            clock,
+            mode=TrustedDocuments(settings.trusted_documents),
+            max_registered=settings.max_persisted_queries,
+            max_bytes=settings.max_body_bytes,
+        )
         self.sweeper = Sweeper(
             store,
             clock,
@@ -186,6 +198,7 @@ class Tessera:
             await _check_master_key(store, master, source)
             tessera = cls(settings, store, clock or SystemClock(), master)
             await tessera.sessions.seal_stored_details()
+            await tessera.documents.register_builtin(builtin_documents(OPERATIONS))
             if bootstrap_admin and not await tessera.access.has_admin_key():
                 key, _ = await tessera.access.create_admin_key("development admin")
                 (announce or _print_banner)(key)

@@ -12,6 +12,7 @@ from store.records import (
     ConfigValues,
     KeyRecord,
     NewSession,
+    PersistedDocumentRecord,
     ProductRecord,
     SessionConfigRecord,
     SessionRecord,
@@ -203,4 +204,22 @@ class Store(Protocol):
 
     async def count_admin_keys(self) -> int:
         """Unrevoked admin keys."""
+        ...
+
+    # Persisted documents -------------------------------------------------------------
+    async def get_persisted_document(self, hash: str) -> PersistedDocumentRecord | None:
+        """The document stored under ``hash`` (the SHA-256 of its text), whatever its
+        source."""
+        ...
+
+    async def register_apq_document(self, document: PersistedDocumentRecord, keep: int) -> bool:
+        """Store a client-registered (``apq``) document unless its hash is stored already,
+        then evict the oldest client-registered ones beyond the newest ``keep``. ``True``
+        if it was stored by this call."""
+        ...
+
+    async def put_trusted_documents(self, documents: list[PersistedDocumentRecord]) -> None:
+        """Store every document with its source (``trusted`` or ``builtin``), all or none:
+        one registered by a client before becomes trusted, a trusted or built-in one
+        stays as it is."""
         ...

@@ -15,6 +15,7 @@ from store.records import (
     ConfigValues,
     KeyRecord,
     NewSession,
+    PersistedDocumentRecord,
     SessionConfigRecord,
     SessionRecord,
 )
@@ -35,6 +36,7 @@ NEW_SESSION_FIELDS = _names(NewSession)
 KEY_COLUMNS = _names(KeyRecord)
 # ``product`` is the owning product's tag, joined on reads: not a column of api_keys.
 API_KEY_COLUMNS = _names(ApiKeyRecord, exclude=("product",))
+PERSISTED_DOCUMENT_COLUMNS = _names(PersistedDocumentRecord)
 
 WORDS: dict[str, str] = {
     "config_columns": _list(CONFIG_COLUMNS),
@@ -51,4 +53,6 @@ WORDS: dict[str, str] = {
     # Read with the product's tag last (ApiKeyRecord.product), so scope checks need no
     # second query.
     "api_key_select": _list(API_KEY_COLUMNS, "k.{}") + ", p.tag",
+    "persisted_document_columns": _list(PERSISTED_DOCUMENT_COLUMNS),
+    "persisted_document_params": _list(PERSISTED_DOCUMENT_COLUMNS, ":{}"),
 }

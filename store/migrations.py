@@ -157,6 +157,24 @@ MIGRATIONS: tuple[Migration, ...] = (
             """,
         ),
     ),
+    Migration(
+        2,
+        "persisted documents",
+        (
+            """
+            CREATE TABLE persisted_documents (
+                hash TEXT PRIMARY KEY,
+                body TEXT NOT NULL,
+                source TEXT NOT NULL,
+                created_at {float} NOT NULL
+            )
+            """,
+            """
+            CREATE INDEX persisted_documents_by_age
+                ON persisted_documents (source, created_at)
+            """,
+        ),
+    ),
 )
 
 HEAD = MIGRATIONS[-1].version

@@ -335,6 +335,13 @@ class PostgresStore(SqlStore):
 
         return await self._run(op, idempotent=idempotent, conflict=conflict)
 
+    async def _write_many(self, sql: str, rows: list[Args], *, idempotent: bool = False) -> None:
+        async def op(conn: _Conn) -> None:
+            async with conn.transaction():
+                await conn.executemany(sql, rows)
+
+        await self._run(op, idempotent=idempotent)
+
     async def _insert_product(
         self, tag: str, name: str, envs: tuple[str, ...], now: float, *, if_absent: bool
     ) -> None:

@@ -102,3 +102,16 @@ class ApiKeyRecord:
     revoked_at: float | None
     # Filled on reads (joined from products) so scope checks need no second query.
     product: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PersistedDocumentRecord:
+    """A GraphQL document stored under the SHA-256 of its text (lower-case hex). ``source``
+    is ``apq`` (registered by a client through automatic persisted queries; bounded in
+    number, the oldest evicted), ``trusted`` (from a manifest) or ``builtin`` (shipped in
+    graphql/operations/); trusted and built-in ones are never evicted."""
+
+    hash: str
+    body: str
+    source: str
+    created_at: float

@@ -10,12 +10,19 @@ from collections.abc import Callable, Iterator
 from operator import attrgetter
 from typing import Any, Protocol
 
-from store.columns import API_KEY_COLUMNS, CONFIG_FIELDS, KEY_COLUMNS, NEW_SESSION_FIELDS
+from store.columns import (
+    API_KEY_COLUMNS,
+    CONFIG_FIELDS,
+    KEY_COLUMNS,
+    NEW_SESSION_FIELDS,
+    PERSISTED_DOCUMENT_COLUMNS,
+)
 from store.records import (
     ApiKeyRecord,
     ConfigValues,
     KeyRecord,
     NewSession,
+    PersistedDocumentRecord,
     ProductRecord,
     SessionConfigRecord,
     SessionRecord,
@@ -39,6 +46,9 @@ config_args: Callable[[ConfigValues], Args] = attrgetter(*CONFIG_FIELDS)
 new_session_args: Callable[[NewSession], Args] = attrgetter(*NEW_SESSION_FIELDS)
 key_args: Callable[[KeyRecord], Args] = attrgetter(*KEY_COLUMNS)
 _api_key_values: Callable[[ApiKeyRecord], Args] = attrgetter(*API_KEY_COLUMNS)
+persisted_document_args: Callable[[PersistedDocumentRecord], Args] = attrgetter(
+    *PERSISTED_DOCUMENT_COLUMNS
+)
 
 
 def product(row: Row) -> ProductRecord:
@@ -72,3 +82,7 @@ def api_key_args(key: ApiKeyRecord) -> Args:
     values[_ENVS] = None if key.envs is None else json.dumps(list(key.envs))
     values[_IS_ADMIN] = int(key.is_admin)
     return tuple(values)
+
+
+def persisted_document(row: Row) -> PersistedDocumentRecord:
+    return PersistedDocumentRecord(*row)

@@ -120,6 +120,15 @@ class SqliteStore(SqlStore):
         except sqlite3.IntegrityError:
             raise Conflict(conflict) from None
 
+    async def _write_many(self, sql: str, rows: list[Args], *, idempotent: bool = False) -> None:
+        def work(db: sqlite3.Connection) -> None:
+            db.executemany(sql, rows)
+
+        try:
+            await self._writer.transaction(work)
+        except sqlite3.IntegrityError:
+            raise Conflict(CONFLICT) from None
+
     async def _insert_product(
         self, tag: str, name: str, envs: tuple[str, ...], now: float, *, if_absent: bool
     ) -> None:

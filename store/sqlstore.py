@@ -25,6 +25,7 @@ from store.records import (
     ConfigValues,
     KeyRecord,
     NewSession,
+    PersistedDocumentRecord,
     ProductRecord,
     SessionConfigRecord,
     SessionRecord,
@@ -68,6 +69,11 @@ class SqlStore(ABC):
         self, sql: str, args: Args, *, idempotent: bool = False, conflict: str = CONFLICT
     ) -> Row | None:
         """``_write`` for a statement with ``RETURNING``: its first row, or ``None``."""
+
+    @abstractmethod
+    async def _write_many(self, sql: str, rows: list[Args], *, idempotent: bool = False) -> None:
+        """Run one writing statement once per row of ``rows``, in one transaction
+        committed when this returns: all of them or, failing, none."""
 
     @abstractmethod
     async def _insert_product(
@@ -377,3 +383,32 @@ class SqlStore(ABC):
         row = await self._row(self.sql.COUNT_ADMIN_KEYS)
         assert row is not None
         return int(row[0])
+
+    # Persisted documents -------------------------------------------------------------
+    async def get_persisted_document(self, hash: str) -> PersistedDocumentRecord | None:
+        if not self._storable(hash):
+            return None
+        row = await self._row(self.sql.PERSISTED_DOCUMENT, (hash,))
+        return None if row is None else rows.persisted_document(row)
+
+    async def register_apq_document(self, document: PersistedDocumentRecord, keep: int) -> bool:
+        stored = await self._write(
+            self.sql.INSERT_PERSISTED_DOCUMENT_IF_ABSENT,
+            rows.persisted_document_args(replace(document, source="apq")),
+            idempotent=True,
+        )
+        if not stored:
+            return False
+        # Evicted in its own statement, after the insert committed: the bound holds
+        # once every registration has returned, and an instance that races this one
+        # evicts by the same order.
+        await self._write(self.sql.EVICT_APQ_DOCUMENTS, (keep,), idempotent=True)
+        return True
+
+    async def put_trusted_documents(self, documents: list[PersistedDocumentRecord]) -> None:
+        if documents:
+            await self._write_many(
+                self.sql.PUT_TRUSTED_DOCUMENT,
+                [rows.persisted_document_args(d) for d in documents],
+                idempotent=True,
+            )

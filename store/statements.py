@@ -154,6 +154,32 @@ class Statements:
     )
     COUNT_ADMIN_KEYS = "SELECT COUNT(*) FROM api_keys WHERE is_admin = 1 AND revoked_at IS NULL"
 
+    # Persisted documents -------------------------------------------------------------
+    PERSISTED_DOCUMENT = (
+        "SELECT {persisted_document_columns} FROM persisted_documents WHERE hash = :hash"
+    )
+    # A hash names one text, so a document stored already is left as it is.
+    INSERT_PERSISTED_DOCUMENT_IF_ABSENT = (
+        "INSERT INTO persisted_documents ({persisted_document_columns}) "
+        "VALUES ({persisted_document_params}) ON CONFLICT (hash) DO NOTHING"
+    )
+    # A client's registration of the same text becomes trusted; a trusted or built-in
+    # document stays what it is.
+    PUT_TRUSTED_DOCUMENT = (
+        "INSERT INTO persisted_documents ({persisted_document_columns}) "
+        "VALUES ({persisted_document_params}) ON CONFLICT (hash) DO UPDATE "
+        "SET source = excluded.source WHERE persisted_documents.source = 'apq'"
+    )
+    # Every client-registered document but the newest :keep, newest by (created_at,
+    # hash) so that equal times still order; the subquery is NULL while there are no
+    # more than :keep, and then nothing matches.
+    EVICT_APQ_DOCUMENTS = (
+        "DELETE FROM persisted_documents WHERE source = 'apq' "
+        "AND (created_at, hash{bytewise}) <= (SELECT created_at, hash{bytewise} "
+        "FROM persisted_documents WHERE source = 'apq' "
+        "ORDER BY created_at DESC, hash{bytewise} DESC LIMIT 1 OFFSET :keep)"
+    )
+
     def __init__(self, dialect: Dialect) -> None:
         self.dialect = dialect
         for name, text in vars(Statements).items():

@@ -52,7 +52,10 @@ async def fresh_postgres_database() -> str:
 
 
 # Every table but schema_migrations, children first.
-_TABLES = "sessions, signing_keys, api_keys, session_configs, environments, products, meta"
+_TABLES = (
+    "sessions, signing_keys, api_keys, session_configs, environments, products, meta, "
+    "persisted_documents"
+)
 
 
 async def clean_postgres_database() -> str:

@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from bench import baseline, fixtures, report, sealing
-from bench.run import OPERATIONS, Run, Scenario, looks_ok
+from bench.run import OPERATIONS, SENTINEL, Run, Scenario, Target, looks_ok
 from service.settings import Settings
 from service.tessera import Tessera
 from tests.conftest import Api
@@ -64,6 +64,29 @@ async def test_bench_baseline_answers_what_tessera_answers(api: Api, bare: Any) 
         ("refresh", baseline_refreshed),
     ):
         assert looks_ok(OP[mode], httpx.Response(200, json=body).text)
+
+
+@pytest.mark.parametrize("documents", ["text", "id"])
+async def test_bench_requests_run_with_documents_as_text_and_by_id(
+    api: Api, monkeypatch: pytest.MonkeyPatch, documents: str
+) -> None:
+    monkeypatch.setenv("BENCH_DOCUMENTS", documents)
+    target = Target("tessera", 0, [])
+    headers = {"authorization": f"Bearer {api.key}", "content-type": "application/json"}
+
+    async def run(mode: str, value: str) -> dict[str, Any]:
+        body = target.body(OP[mode])
+        assert ('"query"' in body) is (documents == "text")
+        response = await api.client.post(
+            "/graphql", content=body.replace(SENTINEL, value), headers=headers
+        )
+        assert looks_ok(OP[mode], response.text), response.text
+        data: dict[str, Any] = response.json()["data"]
+        return data
+
+    created = (await run("create", "u1"))["createSession"]
+    await run("verify", created["token"])
+    await run("refresh", created["refreshToken"])
 
 
 async def test_bench_baseline_bad_token_is_data_not_success(api: Api, bare: Any) -> None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import hashlib
+import json
 import os
 import socket
 import sqlite3
@@ -94,7 +96,8 @@ def test_cli_migrate_creates_the_configured_database(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == f"database at schema version {HEAD}"
     with sqlite3.connect(database) as db:
-        assert [v for (v,) in db.execute("SELECT version FROM schema_migrations")] == [HEAD]
+        applied = [v for (v,) in db.execute("SELECT version FROM schema_migrations ORDER BY 1")]
+        assert applied == list(range(1, HEAD + 1))
 
 
 def production_env(tmp_path: Path, database: Path) -> dict[str, str]:
@@ -540,3 +543,61 @@ def test_serve_port_in_use_exits_before_starting_the_service(tmp_path: Path) -> 
     ]
     assert BANNER not in result.stdout
     assert not (tmp_path / "data").exists()
+
+
+def test_cli_register_documents_reads_both_manifest_formats(tmp_path: Path) -> None:
+    env = production_env(tmp_path, tmp_path / "docs.db")
+    documents = ["query A { products { tag } }", "query B { products { name } }"]
+    ids = [hashlib.sha256(d.encode()).hexdigest() for d in documents]
+    apollo = tmp_path / "persisted-query-manifest.json"
+    apollo.write_text(
+        json.dumps(
+            {
+                "format": "apollo-persisted-query-manifest",
+                "version": 1,
+                "operations": [{"id": ids[0], "name": "A", "type": "query", "body": documents[0]}],
+            }
+        )
+    )
+    codegen = tmp_path / "persisted-documents.json"
+    codegen.write_text(json.dumps({ids[1]: documents[1]}))
+
+    results = [run(tmp_path, "register-documents", str(f), **env) for f in (apollo, codegen)]
+
+    assert [(r.returncode, r.stdout.strip()) for r in results] == [
+        (0, "registered 1 trusted documents")
+    ] * 2, [r.stderr for r in results]
+    with sqlite3.connect(tmp_path / "docs.db") as db:
+        stored = dict(db.execute("SELECT hash, source FROM persisted_documents"))
+    assert [stored.get(i) for i in ids] == ["trusted", "trusted"]
+
+
+def test_cli_register_documents_refuses_a_bad_manifest_whole(tmp_path: Path) -> None:
+    env = production_env(tmp_path, tmp_path / "docs.db")
+    good = "query A { products { tag } }"
+    manifest = tmp_path / "persisted-documents.json"
+    manifest.write_text(
+        json.dumps({hashlib.sha256(good.encode()).hexdigest(): good, "0" * 64: "{ b }", "a": 1})
+    )
+    not_json = tmp_path / "broken.json"
+    not_json.write_text("{")
+
+    refused = run(tmp_path, "register-documents", str(manifest), **env)
+    unreadable = run(tmp_path, "register-documents", str(not_json), **env)
+    missing = run(tmp_path, "register-documents", str(tmp_path / "nope.json"), **env)
+
+    assert refused.returncode == 2
+    assert refused.stderr.startswith("tessera: persisted-documents.json is refused: ")
+    assert "\n  persisted-documents.json.0000" in refused.stderr
+    assert "\n  persisted-documents.json.a: the document must be a non-empty string" in (
+        refused.stderr
+    )
+    assert (unreadable.returncode, unreadable.stderr.strip()) == (
+        2,
+        f"tessera: {not_json} is not JSON",
+    )
+    assert missing.returncode == 2 and "cannot read" in missing.stderr
+    assert "Traceback" not in refused.stderr + unreadable.stderr + missing.stderr
+    with sqlite3.connect(tmp_path / "docs.db") as db:
+        sources = [s for (s,) in db.execute("SELECT DISTINCT source FROM persisted_documents")]
+    assert sources == ["builtin"]

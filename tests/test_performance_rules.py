@@ -4,6 +4,7 @@ times anything; bench/ measures. Each test fails if its rule is broken."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
 from typing import Any
 
 import pytest
@@ -71,6 +72,43 @@ async def test_key_ring_is_unwrapped_once_per_process(
         await api.create_session(**SCOPE, data={"userId": "u", "details": {}})
 
     assert loads == []
+
+
+@pytest.mark.parametrize("how", ["apq", "trusted"])
+async def test_persisted_document_reads_no_database_and_is_prepared_once(
+    api: Api, tessera: Tessera, monkeypatch: pytest.MonkeyPatch, how: str
+) -> None:
+    # A request by hash must cost what a plain one does (DESIGN.md §7): its text comes
+    # from memory, and as the very text the document cache already holds.
+    await api.create_session(**SCOPE, data={"userId": "u", "details": {}})
+    document = operation("VerifySession")
+    hash_ = hashlib.sha256(document.encode()).hexdigest()
+    body: dict[str, Any] = {"variables": {"input": {**SCOPE, "token": "web:a.b.c.d.e"}}}
+    headers = {"authorization": f"Bearer {api.key}"}
+    if how == "apq":
+        document = document.replace("query VerifySession", "query Verify")
+        hash_ = hashlib.sha256(document.encode()).hexdigest()
+        body["extensions"] = {"persistedQuery": {"version": 1, "sha256Hash": hash_}}
+        await api.client.post("/graphql", json={**body, "query": document}, headers=headers)
+    else:
+        body["documentId"] = f"sha256:{hash_}"
+        await api.client.post("/graphql", json=body, headers=headers)
+    reads: list[Any] = []
+    get = tessera.store.get_persisted_document
+
+    async def counting(*args: Any) -> Any:
+        reads.append(args)
+        return await get(*args)
+
+    monkeypatch.setattr(tessera.store, "get_persisted_document", counting)
+    hits, misses = documents.cache_info()
+
+    for _ in range(5):
+        response = await api.client.post("/graphql", json=body, headers=headers)
+        assert response.json()["data"]["verifySession"]["valid"] is False
+
+    assert reads == []
+    assert documents.cache_info() == (hits + 5, misses)
 
 
 # Group commit is the SQLite adapter's; PostgreSQL commits each statement itself.

@@ -15,6 +15,8 @@ from strawberry.types.graphql import OperationType
 from schema import schema
 from schema.context import Context
 from schema.engine import REQUEST_ERRORS, http_refusal, response_payload
+from schema.persisted import query_text
+from service.errors import DocumentRefused, RequestErrorCode
 from web.envelope import BadRequest, operation
 from web.graphiql import graphiql_html
 from web.refusals import bad_request, refusal
@@ -23,6 +25,14 @@ log = logging.getLogger("tessera")
 
 # Subscriptions are not run over POST (Strawberry's view would).
 _OPERATION_TYPES = frozenset({OperationType.QUERY, OperationType.MUTATION})
+# Apollo's clients send the query on these answers, which Apollo Server gives with a 200.
+_STATUS = {
+    RequestErrorCode.PERSISTED_QUERY_NOT_FOUND: 200,
+    RequestErrorCode.PERSISTED_QUERY_NOT_SUPPORTED: 200,
+    RequestErrorCode.BAD_REQUEST: 400,
+    RequestErrorCode.TRUSTED_DOCUMENT_REQUIRED: 400,
+    RequestErrorCode.SERVICE_UNAVAILABLE: 503,
+}
 
 
 class GraphQLEndpoint:
@@ -44,16 +54,22 @@ class GraphQLEndpoint:
             return refusal(request.scope, 405, reason, headers={"allow": "POST"})
         try:
             requested = operation(await request.body())
+            context = Context(request.app.state.tessera, request)
+            query = await query_text(
+                context, requested.query, requested.document_id, requested.extensions
+            )
             result = await schema.execute(
-                requested.query,
+                query,
                 requested.variables,
-                Context(request.app.state.tessera, request),
+                context,
                 operation_name=requested.operation_name,
                 allowed_operation_types=_OPERATION_TYPES,
                 operation_extensions=requested.extensions,
             )
         except BadRequest as exc:
             return bad_request(request.scope, str(exc))
+        except DocumentRefused as exc:
+            return bad_request(request.scope, exc.message, code=exc.code, status=_STATUS[exc.code])
         except REQUEST_ERRORS as exc:
             # The answer may quote the operation name; the log line never does.
             reason, text = http_refusal(exc, "POST")

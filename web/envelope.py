@@ -20,10 +20,13 @@ class BadRequest(Exception):
 class Operation:
     """What a request asks to run."""
 
-    query: str
+    query: str | None
     variables: dict[str, Any] | None
     operation_name: str | None
     extensions: dict[str, Any] | None
+    # A persisted document's id (schema/persisted.py reads it and
+    # ``extensions.persistedQuery``); the query may then be absent.
+    document_id: Any = None
 
 
 def operation(body: bytes) -> Operation:
@@ -38,7 +41,11 @@ def operation(body: bytes) -> Operation:
         raise BadRequest("The request body must be a JSON object")
     query, variables = data.get("query"), data.get("variables")
     name, extensions = data.get("operationName"), data.get("extensions")
-    if not isinstance(query, str):
+    document_id = data.get("documentId")
+    named = document_id is not None or (
+        isinstance(extensions, dict) and "persistedQuery" in extensions
+    )
+    if not isinstance(query, str) and not (query is None and named):
         raise BadRequest("The request's `query` must be a string")
     if not isinstance(variables, dict | None):
         raise BadRequest("The request's `variables` must be an object or null")
@@ -50,11 +57,11 @@ def operation(body: bytes) -> Operation:
     if problems:
         # Fixed text and the path only: the value may be anything, a secret included.
         raise BadRequest(f"The request is refused: {problems[0].message}")
-    return Operation(query, variables, name, extensions)
+    return Operation(query, variables, name, extensions, document_id)
 
 
 def _envelope_problems(
-    query: str, name: str | None, variables: dict[str, Any] | None, extensions: Any
+    query: str | None, name: str | None, variables: dict[str, Any] | None, extensions: Any
 ) -> list[FieldError]:
     """What the edge rule refuses in the request's own fields. The variables' values are
     the fields' arguments, checked as such (schema/edge.py) so that errors name them."""

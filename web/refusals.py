@@ -26,13 +26,20 @@ def refusal(
     return PlainTextResponse(text or reason, status, headers)
 
 
-def bad_request(scope: Scope, reason: str, *, text: str | None = None) -> Response:
+def bad_request(
+    scope: Scope,
+    reason: str,
+    *,
+    text: str | None = None,
+    code: RequestErrorCode = RequestErrorCode.BAD_REQUEST,
+    status: int = 400,
+) -> Response:
     """A 400 for a POST to /graphql that no operation ran for, as a GraphQL response:
-    one error, coded ``BAD_REQUEST``, which GraphQL clients and gateways read as such.
-    With its audit line, as ``refusal``."""
-    _audit_refused(scope, 400, reason)
-    error = {"message": text or reason, "extensions": {"code": RequestErrorCode.BAD_REQUEST}}
-    return JSONResponse({"errors": [error]}, 400)
+    one error, coded ``BAD_REQUEST`` (or ``code``), which GraphQL clients and gateways
+    read as such. With its audit line, as ``refusal``."""
+    _audit_refused(scope, status, reason)
+    error = {"message": text or reason, "extensions": {"code": code}}
+    return JSONResponse({"errors": [error]}, status)
 
 
 def _audit_refused(scope: Scope, status: int, reason: str) -> None:

@@ -129,6 +129,7 @@ def test_edge_paths_are_derived_from_the_whole_schema() -> None:
         "createSession.input.data.details",
         "createSessionConfig.input.schema",
         "updateSessionConfig.input.schema",
+        "registerTrustedDocuments.manifest",
     }
     assert {(p.field, p.reported) for p in TOKENS} == CREDENTIALS
 

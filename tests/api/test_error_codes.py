@@ -180,8 +180,7 @@ def broken_operations() -> Iterator[Case]:
                 f"{name}-missing-variables", {"query": text, "variables": {}}, "BAD_USER_INPUT"
             )
         if variables:
-            # A list of lists fits none of the operations' variable types.
-            wrong = {v.variable.name.value: [[1]] for v in variables}
+            wrong = {v.variable.name.value: _wrong_value(v) for v in variables}
             yield Case(
                 f"{name}-variables-of-wrong-type",
                 {"query": text, "variables": wrong},
@@ -207,6 +206,19 @@ def broken_operations() -> Iterator[Case]:
             status=400,
             refusal=True,
         )
+
+
+def _wrong_value(variable: VariableDefinitionNode) -> Any:
+    """A value the variable's type refuses: a list of lists fits none of the operations'
+    types but JSON, which takes any value; null does not fit JSON!."""
+    type_ = variable.type
+    if (
+        isinstance(type_, NonNullTypeNode)
+        and isinstance(type_.type, NamedTypeNode)
+        and type_.type.name.value == "JSON"
+    ):
+        return None
+    return [[1]]
 
 
 def limits(settings: Settings) -> Iterator[Case]:

@@ -5,10 +5,20 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from graphql import FragmentDefinitionNode, OperationDefinitionNode, parse, print_ast, validate
+from graphql import (
+    FragmentDefinitionNode,
+    GraphQLInputObjectType,
+    OperationDefinitionNode,
+    parse,
+    print_ast,
+    validate,
+)
 
 from schema import schema
+from schema.edge import EDGE
+from schema.persisted import CREDENTIALS
 from service import errors as svc
+from service.validation import Kind
 from tests.operations import OPERATIONS
 
 SDL = Path(__file__).resolve().parents[2] / "graphql" / "schema.graphql"
@@ -63,3 +73,16 @@ def test_service_error_has_a_code_of_its_kind(error: type[svc.TesseraError]) -> 
     kind = svc.RequestErrorCode if issubclass(error, svc.AccessError) else svc.ErrorCode
 
     assert isinstance(error.code, kind)
+
+
+def test_persisted_documents_know_every_credential_field() -> None:
+    # A document with one of these written into it is never stored (schema/persisted.py).
+    credentials = {
+        schema.config.name_converter.get_graphql_name(field)
+        for type_ in schema._schema.type_map.values()
+        if isinstance(type_, GraphQLInputObjectType)
+        for field in type_.extensions["strawberry-definition"].fields
+        if field.metadata.get(EDGE) is Kind.CREDENTIAL
+    }
+
+    assert credentials == CREDENTIALS

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from store import Store
+from store import PersistedDocumentRecord, Store
 from store.groupcommit import GroupCommitter
 from tests.store.test_sqlite import (
     NOW,
@@ -53,6 +53,12 @@ WRITES: dict[str, Write] = {
     "insert_api_key": lambda s, p, c: s.insert_api_key(api_key_record(b"\x09" * 32)),
     "revoke_api_key": lambda s, p, c: s.revoke_api_key("key_01010101", NOW),
     "touch_api_key": lambda s, p, c: s.touch_api_key("key_01010101", NOW + 120, 60),
+    "register_apq_document": lambda s, p, c: s.register_apq_document(
+        PersistedDocumentRecord("a" * 64, "{ a }", "apq", NOW), 10
+    ),
+    "put_trusted_documents": lambda s, p, c: s.put_trusted_documents(
+        [PersistedDocumentRecord("b" * 64, "{ b }", "trusted", NOW)]
+    ),
 }
 READS = {
     "schema_version",
@@ -73,6 +79,7 @@ READS = {
     "get_api_key",
     "list_api_keys",
     "count_admin_keys",
+    "get_persisted_document",
 }
 
 

@@ -34,6 +34,7 @@ Two differences are deliberate, and asserted as such:
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from contextlib import asynccontextmanager
@@ -171,6 +172,17 @@ def life() -> Iterator[Step]:
         caller="product",
         id="edge-rule-in-input",
     )
+    trusted = "query Trusted { products { tag } }"
+    yield op(
+        "RegisterTrustedDocuments",
+        {"manifest": {hashlib.sha256(trusted.encode()).hexdigest(): trusted}},
+    )
+    yield op(
+        "RegisterTrustedDocuments",
+        {"manifest": {"0" * 64: trusted}},
+        id="trusted-document-hash-mismatch",
+    )
+    yield op("RegisterTrustedDocuments", {"manifest": {}}, caller="product", id="trusted-by-key")
     yield op("Products")
     yield op("Product", {"tag": "shop"})
     yield op("Product", {"tag": "missing"}, id="product-missing")
