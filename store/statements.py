@@ -154,6 +154,14 @@ class Statements:
     )
     COUNT_ADMIN_KEYS = "SELECT COUNT(*) FROM api_keys WHERE is_admin = 1 AND revoked_at IS NULL"
 
+    # Change version ------------------------------------------------------------------
+    # One counter in meta for every table instances cache (products, environments,
+    # session configs, API keys), advanced in the transaction of each change to them.
+    BUMP_CHANGE_VERSION = (
+        "INSERT INTO meta (key, value) VALUES (:key, '1') ON CONFLICT (key) "
+        "DO UPDATE SET value = CAST(CAST(meta.value AS BIGINT) + 1 AS TEXT) RETURNING value"
+    )
+
     def __init__(self, dialect: Dialect) -> None:
         self.dialect = dialect
         for name, text in vars(Statements).items():
