@@ -8,10 +8,11 @@ user's session token."""
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import Enum
 from typing import Any, Literal
 
+from service.cache import Cache
 from service.catalog import Catalog
 from service.clock import Clock
 from service.crypto import constant_time_equal, sha256
@@ -112,12 +113,14 @@ class Access:
         self,
         store: Store,
         clock: Clock,
+        cache: Cache,
         catalog: Catalog,
         sessions: Sessions,
         admin_key: str | None,
     ) -> None:
         self._store = store
         self._clock = clock
+        self._cache = cache
         self._catalog = catalog
         self._sessions = sessions
         self._admin_hash = None if admin_key is None else key_hash(admin_key)
@@ -142,7 +145,7 @@ class Access:
         digest = key_hash(credential)
         if self._admin_hash is not None and constant_time_equal(digest, self._admin_hash):
             return Principal(kind="admin", key_id=ENV_ADMIN_KEY_ID)
-        record = await self._store.get_api_key_by_hash(digest)
+        record = await self._cache.api_key(digest)
         if (
             record is None
             or not constant_time_equal(record.key_hash, digest)
@@ -151,7 +154,19 @@ class Access:
             raise Unauthenticated("the API key is not valid")
         now = self._clock.now()
         if record.last_used_at is None or now - record.last_used_at >= LAST_USED_INTERVAL_SECONDS:
-            await self._store.touch_api_key(record.id, now, LAST_USED_INTERVAL_SECONDS)
+            # The request that marks the kept copy used writes; concurrent ones with
+            # this key find it marked and do not. A copy that is not kept (loaded while a
+            # change dropped the cache) writes too: the store's own interval check keeps
+            # that to one write.
+            used = replace(record, last_used_at=now)
+            kept = self._cache.replace_api_key(record, used)
+            if kept or not self._cache.holds_other_api_key(record):
+                try:
+                    await self._store.touch_api_key(record.id, now, LAST_USED_INTERVAL_SECONDS)
+                except BaseException:
+                    if kept:
+                        self._cache.replace_api_key(used, record)
+                    raise
         if record.is_admin:
             return Principal(kind="admin", key_id=record.id)
         return Principal(kind="product", key_id=record.id, product=record.product, envs=record.envs)
@@ -204,7 +219,8 @@ class Access:
         return await self._store.list_api_keys((await self._catalog.product(product)).id)
 
     async def revoke_api_key(self, key_id: str) -> ApiKeyRecord:
-        """Revoke a key (idempotent); it fails on the very next request."""
+        """Revoke a key (idempotent); it fails on this instance's very next request,
+        and on other instances' within a second (``service.cache``)."""
         text(key_id, "id")
         await self._store.revoke_api_key(key_id, self._clock.now())
         record = await self._store.get_api_key(key_id)

@@ -8,6 +8,7 @@ from dataclasses import dataclass, fields, replace
 from enum import StrEnum
 from typing import Any
 
+from service.cache import Cache
 from service.clock import Clock
 from service.errors import (
     AlreadyExists,
@@ -207,11 +208,15 @@ def _spec_of(config: SessionConfigRecord) -> ConfigSpec:
 
 
 class Catalog:
-    """Administration of products and session configs."""
+    """Administration of products and session configs.
 
-    def __init__(self, store: Store, clock: Clock, *, auto_provision: bool) -> None:
+    Administration reads the store itself (an update must start from what is stored);
+    the session operations' resolution reads through the ``Cache``."""
+
+    def __init__(self, store: Store, clock: Clock, cache: Cache, *, auto_provision: bool) -> None:
         self._store = store
         self._clock = clock
+        self._cache = cache
         self.auto_provision = auto_provision
 
     # Products ------------------------------------------------------------------------
@@ -244,6 +249,15 @@ class Catalog:
 
     async def find_product(self, tag: str) -> ProductRecord | None:
         return await self._store.get_product(tag)
+
+    def forget(self) -> None:
+        """Drop what is cached: the caller found it outdated."""
+        self._cache.drop()
+
+    async def product_by_id(self, product_id: int) -> ProductRecord | None:
+        """The product with this id, through the cache (an end user's token names its
+        product's id only)."""
+        return await self._cache.product_by_id(product_id)
 
     # Session configs -----------------------------------------------------------------
     async def create_config(self, product_tag: str, spec: ConfigSpec) -> SessionConfigRecord:
@@ -297,12 +311,12 @@ class Catalog:
     ) -> tuple[ProductRecord, SessionConfigRecord]:
         """Product and config named by (product, env, tag), or the NotFound error of the
         first that is missing. Never provisions anything."""
-        product = await self._store.get_product(product_tag)
+        product = await self._cache.product(product_tag)
         if product is None:
             raise ProductNotFound(f"product {product_tag!r} does not exist", field="product")
         if env not in product.envs:
             raise EnvNotFound(f"environment {env!r} does not exist", field="env")
-        config = await self._store.get_config(product.id, tag)
+        config = await self._cache.config(product.id, tag)
         if config is None:
             raise SessionConfigNotFound(f"session config {tag!r} does not exist", field="tag")
         return product, config
@@ -327,13 +341,14 @@ class Catalog:
         if not self.auto_provision:
             return await self.scope(product_tag, env, tag)
         now = self._clock.now()
-        product = await self._store.get_product(product_tag)
+        # What is missing is created by the store, which drops the cache on the way.
+        product = await self._cache.product(product_tag)
         if product is None:
             envs = DEFAULT_ENVS if env in DEFAULT_ENVS else (*DEFAULT_ENVS, env)
             product = await self._store.ensure_product(product_tag, product_tag, envs, now)
         if env not in product.envs:
             await self._store.ensure_env(product.id, env, now)
-        config = await self._store.get_config(product.id, tag)
+        config = await self._cache.config(product.id, tag)
         if config is None:
             config = await self._store.ensure_config(product.id, _values(ConfigSpec(tag)), now)
         return product, config

@@ -11,10 +11,17 @@ class Clock(Protocol):
         """Seconds since the Unix epoch."""
         ...
 
+    def monotonic(self) -> float:
+        """Seconds from an arbitrary start, never going back: for intervals."""
+        ...
+
 
 class SystemClock:
     def now(self) -> float:
         return time.time()
+
+    def monotonic(self) -> float:
+        return time.monotonic()
 
 
 class FrozenClock:
@@ -24,6 +31,9 @@ class FrozenClock:
         self.t = start
 
     def now(self) -> float:
+        return self.t
+
+    def monotonic(self) -> float:
         return self.t
 
     def advance(self, seconds: float) -> None:

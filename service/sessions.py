@@ -35,7 +35,7 @@ from service.errors import (
 from service.keyring import KeyRings
 from service.refresh import RefreshToken
 from service.validation import MAX_USER_ID_LENGTH, SLUG, Kind, require, text
-from store import NewSession, ProductRecord, SessionConfigRecord, SessionRecord, Store
+from store import Conflict, NewSession, ProductRecord, SessionConfigRecord, SessionRecord, Store
 
 log = logging.getLogger("tessera.sessions")
 
@@ -223,6 +223,17 @@ class Sessions:
                 f"data.details may be at most {self._max_details_bytes} bytes serialized",
                 field="data.details",
             )
+        try:
+            return await self._start(product, env, tag, user_id, details, details_json)
+        except Conflict:
+            # The config (or product) this instance had cached was deleted since, by
+            # another instance it has not heard from yet: once more, from the store.
+            self._catalog.forget()
+            return await self._start(product, env, tag, user_id, details, details_json)
+
+    async def _start(
+        self, product: str, env: str, tag: str, user_id: str, details: Any, details_json: str
+    ) -> IssuedTokens:
         product_rec, config = await self._catalog.resolve_for_create(product, env, tag)
         validate_details(config, details)
         identifier = text(resolve_identifier(config.selector, user_id, details), "data")
@@ -540,7 +551,7 @@ class Sessions:
         owner = None if kid is None else await self._keyrings.owner(kid)
         if owner is None:
             return tokens.Reason.INVALID
-        product = await self._store.get_product_by_id(owner[0])
+        product = await self._catalog.product_by_id(owner[0])
         if product is None:
             return tokens.Reason.INVALID
         verification = await self.verify(product.tag, owner[1], tag, token)

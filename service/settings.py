@@ -105,6 +105,9 @@ class Settings(BaseSettings):
     session_retention_seconds: int = Field(default=7 * 86_400, ge=0)
     sweep_interval_seconds: float = Field(default=60.0, gt=0)
     sweep_batch_size: int = Field(default=500, ge=1, le=10_000)
+    # How stale what an instance caches (products, configs, API keys) may get when a
+    # change notification from another instance is lost (service/cache.py).
+    cache_recheck_seconds: float = Field(default=1.0, gt=0, le=3600)
 
     # HTTP and GraphQL limits.
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)

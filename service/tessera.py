@@ -9,6 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from service.access import Access
+from service.cache import Cache
 from service.catalog import Catalog
 from service.clock import Clock, SystemClock
 from service.crypto import MasterKey, UnwrapFailed
@@ -134,7 +135,8 @@ class Tessera:
         self.settings = settings
         self.store = store
         self.clock = clock
-        self.catalog = Catalog(store, clock, auto_provision=not settings.production)
+        self.cache = Cache(store, clock, recheck_seconds=settings.cache_recheck_seconds)
+        self.catalog = Catalog(store, clock, self.cache, auto_provision=not settings.production)
         self.keyrings = KeyRings(store, master_key, clock)
         self.sessions = Sessions(
             store,
@@ -148,7 +150,7 @@ class Tessera:
             refresh_grace_seconds=settings.refresh_grace_seconds,
         )
         admin_key = settings.admin_key.get_secret_value() if settings.admin_key else None
-        self.access = Access(store, clock, self.catalog, self.sessions, admin_key)
+        self.access = Access(store, clock, self.cache, self.catalog, self.sessions, admin_key)
         self.rate_limits = RateLimits(
             {
                 Bucket.FAILED_AUTH_PER_IP: settings.rate_limit_failed_auth_per_ip,

@@ -5,6 +5,7 @@ state change that must be atomic is one conditional statement or one transaction
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Protocol
 
 from store.records import (
@@ -222,4 +223,21 @@ class Store(Protocol):
         """Store every document with its source (``trusted`` or ``builtin``), all or none:
         one registered by a client before becomes trusted, a trusted or built-in one
         stays as it is."""
+        ...
+
+    # Changes to what instances cache ---------------------------------------------------
+    async def change_version(self) -> int:
+        """The version of what instances cache: products, environments, session configs
+        and API keys. Each committed change to them (not ``touch_api_key``) advances it
+        in the change's own transaction; 0 before the first."""
+        ...
+
+    async def subscribe(self, on_change: Callable[[int | None], None]) -> None:
+        """Call ``on_change(version)`` after each change ``change_version`` counts: as
+        soon as it commits for a change made through this store, and, on PostgreSQL
+        (unless the URL says ``listen=false``), soon after another instance commits
+        one. ``on_change(None)`` says a change may have been missed: a changing call
+        failed (it may have committed all the same), or the connection that listens for
+        other instances' changes was (re)established. Called on the event loop; it must
+        not block."""
         ...

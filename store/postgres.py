@@ -22,11 +22,19 @@ so the first call after a PostgreSQL restart works. Text is compared and ordered
 
 URL query parameters read here (and not passed to the server): ``min_size`` (default 1),
 ``max_size`` (10), ``connect_timeout`` (seconds, 3), ``command_timeout`` (seconds, 5),
-``statement_cache_size`` (asyncpg's default; 0 behind a transaction-mode PgBouncer)."""
+``statement_cache_size`` (asyncpg's default; 0 behind a transaction-mode PgBouncer),
+``listen`` (``true``; ``false`` where LISTEN cannot work, e.g. behind a transaction-mode
+PgBouncer).
+
+Changes to what instances cache are announced to the other instances with ``NOTIFY``
+in the change's transaction (so on commit, and never for a change rolled back); a
+subscribed store LISTENs for them on one connection of its own, outside the pool,
+reconnecting whenever it is lost."""
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import socket
 import time
 from collections.abc import Awaitable, Callable
@@ -40,7 +48,7 @@ from store.dialects import POSTGRES
 from store.errors import CONFLICT, Conflict, StoreUnavailable
 from store.migrations import steps
 from store.rows import Args, Row
-from store.sqlstore import SqlStore, env_times
+from store.sqlstore import CHANGE_VERSION_KEY, SqlStore, env_times
 from store.statements import Statements
 
 if TYPE_CHECKING:
@@ -48,6 +56,7 @@ if TYPE_CHECKING:
 
     _Conn: TypeAlias = PoolConnectionProxy[asyncpg.Record]
 _T = TypeVar("_T")
+log = logging.getLogger("tessera.store")
 
 DEFAULT_MIN_SIZE = 1
 DEFAULT_MAX_SIZE = 10
@@ -58,6 +67,13 @@ MIGRATION_TIMEOUT = 300.0
 CLOSE_TIMEOUT = 10.0
 # pg_advisory_xact_lock key for migrations: b"tessera\x01" as a signed 64-bit integer.
 MIGRATION_LOCK_KEY = int.from_bytes(b"tessera\x01", "big", signed=True)
+# Where changes are announced; the payload is the change version they made.
+CHANGES_CHANNEL = "tessera_changes"
+# The listening connection says nothing for long stretches: ask it something this often,
+# so a connection that died silently is found and replaced.
+LISTEN_PING_SECONDS = 15.0
+# Reconnecting a lost listener: the first wait, doubled per failure up to the last.
+LISTEN_RETRY_SECONDS = (0.5, 30.0)
 
 # One statement: a product and its environments commit together.
 _INSERT_PRODUCT = (
@@ -128,6 +144,15 @@ def _positive_number(params: dict[str, str], name: str, default: float) -> float
     return value
 
 
+def _flag_param(params: dict[str, str], name: str, default: bool) -> bool:
+    raw = params.pop(name, None)
+    if raw is None:
+        return default
+    if raw.lower() not in ("true", "false"):
+        raise ValueError(f"{name} in the database URL must be true or false")
+    return raw.lower() == "true"
+
+
 def _count_param(params: dict[str, str], name: str, default: int, minimum: int) -> int:
     raw = params.pop(name, None)
     if raw is None:
@@ -189,6 +214,7 @@ class PostgresStore(SqlStore):
             if "statement_cache_size" in params
             else None
         )
+        self._listen = _flag_param(params, "listen", True)
         # Whatever asyncpg does not know becomes a server setting; ours are gone by now.
         self._dsn = urlunsplit(parts._replace(scheme="postgresql", query=urlencode(params)))
         host = parts.netloc.rpartition("@")[2] or "localhost"
@@ -346,7 +372,7 @@ class PostgresStore(SqlStore):
         self, tag: str, name: str, envs: tuple[str, ...], now: float, *, if_absent: bool
     ) -> None:
         times = [t for _, t in env_times(envs, now)]
-        await self._write_row(
+        await self._write_change_row(
             _INSERT_PRODUCTS[if_absent], (tag, name, now, list(envs), times), idempotent=if_absent
         )
 
@@ -366,6 +392,99 @@ class PostgresStore(SqlStore):
             ([c[0] for c in changes], [c[1] for c in changes], [c[2] for c in changes]),
             idempotent=True,
         )
+
+    # Changes to what instances cache ---------------------------------------------------
+    # The bump and its notification, delivered to every listener when the change commits.
+    _bump = (
+        f"WITH v AS ({sql.BUMP_CHANGE_VERSION}) "
+        f"SELECT v.value, pg_notify('{CHANGES_CHANNEL}', v.value) FROM v"
+    )
+    _listener: asyncio.Task[None] | None = None
+
+    async def _change(
+        self, sql: str, args: Args, *, fetch: bool, idempotent: bool = False, conflict: str
+    ) -> tuple[Any, int | None]:
+        async def op(conn: _Conn) -> tuple[Any, int | None]:
+            async with conn.transaction():
+                if fetch:
+                    outcome: Any = await conn.fetch(sql, *args)
+                    changed = bool(outcome)
+                else:
+                    outcome = _count(await conn.execute(sql, *args))
+                    changed = outcome > 0
+                if not changed:
+                    return outcome, None
+                return outcome, int(await conn.fetchval(self._bump, CHANGE_VERSION_KEY))
+
+        return await self._run(op, idempotent=idempotent, conflict=conflict)
+
+    async def subscribe(self, on_change: Callable[[int | None], None]) -> None:
+        await super().subscribe(on_change)
+        if self._listen and self._listener is None and not self._closed:
+            self._listener = asyncio.get_running_loop().create_task(self._listen_for_changes())
+
+    def _notified(self, conn: object, pid: int, channel: str, payload: object) -> None:
+        try:
+            version: int | None = int(str(payload))
+        except ValueError:
+            version = None
+        self._announce(version)
+
+    async def _listen_for_changes(self) -> None:
+        """LISTEN on a connection of its own until closed, replacing it when it is lost:
+        at once the first time, then after waits that double up to a limit."""
+        first, last = LISTEN_RETRY_SECONDS
+        # warned: a warning said listening stopped, and none yet that it resumed.
+        wait, warned = 0.0, False
+        while True:
+            await asyncio.sleep(wait)
+            try:
+                await self._listen_until_lost(recovering=warned)
+            except Exception as exc:  # whatever it was, listening must resume
+                if not warned:
+                    # Only the exception's class, as for every error of this store.
+                    log.warning(
+                        "not listening for other instances' changes (%s); retrying",
+                        self._unavailable(exc),
+                    )
+                warned, wait = True, min(max(wait * 2, first), last)
+            else:
+                log.warning("lost the connection listening for other instances' changes")
+                warned, wait = True, first
+
+    async def _listen_until_lost(self, *, recovering: bool) -> None:
+        """Listen on a new connection; return once it is lost, raise if it fails."""
+        kwargs: dict[str, Any] = {}
+        if self._statement_cache_size is not None:
+            kwargs["statement_cache_size"] = self._statement_cache_size
+        conn = await asyncpg.connect(
+            self._dsn,
+            timeout=self._connect_timeout,
+            command_timeout=self._command_timeout,
+            server_settings={"application_name": "tessera-listener"},
+            **kwargs,
+        )
+        try:
+            lost = asyncio.Event()
+            conn.add_termination_listener(lambda _: lost.set())
+            await conn.add_listener(CHANGES_CHANNEL, self._notified)
+            if recovering:
+                log.warning("listening for other instances' changes again")
+            # Whatever was announced before this connection listened went unheard.
+            self._announce(None)
+            while not lost.is_set():
+                try:
+                    await asyncio.wait_for(lost.wait(), LISTEN_PING_SECONDS)
+                except TimeoutError:
+                    await conn.execute("SELECT 1", timeout=self._connect_timeout)
+        finally:
+            conn.terminate()
+
+    async def _stop_listening(self) -> None:
+        listener, self._listener = self._listener, None
+        if listener is not None:
+            listener.cancel()
+            await asyncio.wait({listener})
 
     # Lifecycle -----------------------------------------------------------------------
     async def migrate(self) -> int:
@@ -403,6 +522,7 @@ class PostgresStore(SqlStore):
 
     async def close(self) -> None:
         self._closed = True
+        await self._stop_listening()
         async with self._lock:
             pool, self._pool = self._pool, None
         if pool is None:

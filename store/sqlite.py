@@ -23,7 +23,7 @@ from store.errors import CONFLICT, Conflict, StoreUnavailable
 from store.groupcommit import GroupCommitter
 from store.migrations import steps
 from store.rows import Args, Row
-from store.sqlstore import SqlStore, env_times
+from store.sqlstore import CHANGE_VERSION_KEY, SqlStore, env_times
 from store.statements import Statements
 
 # SQLite has no data-modifying CTE: a product and its environments are a unit of work.
@@ -114,6 +114,23 @@ class SqliteStore(SqlStore):
         found: list[Row] = await self._committed(sql, args, conflict, fetch=True)
         return found[0] if found else None
 
+    async def _change(
+        self, sql: str, args: Args, *, fetch: bool, idempotent: bool = False, conflict: str
+    ) -> tuple[Any, int | None]:
+        def work(db: sqlite3.Connection) -> tuple[Any, int | None]:
+            cursor = db.execute(sql, args)
+            outcome: Any = cursor.fetchall() if fetch else cursor.rowcount
+            changed = bool(outcome) if fetch else outcome > 0
+            return outcome, self._bump(db) if changed else None
+
+        try:
+            return await self._writer.transaction(work)
+        except sqlite3.IntegrityError:
+            raise Conflict(conflict) from None
+
+    def _bump(self, db: sqlite3.Connection) -> int:
+        return int(db.execute(self.sql.BUMP_CHANGE_VERSION, (CHANGE_VERSION_KEY,)).fetchone()[0])
+
     async def _committed(self, sql: str, args: Args, conflict: str, *, fetch: bool) -> Any:
         try:
             return await self._writer.execute(sql, args, fetch=fetch)
@@ -132,16 +149,18 @@ class SqliteStore(SqlStore):
     async def _insert_product(
         self, tag: str, name: str, envs: tuple[str, ...], now: float, *, if_absent: bool
     ) -> None:
-        def work(db: sqlite3.Connection) -> None:
+        def work(db: sqlite3.Connection) -> tuple[None, int | None]:
             insert = _INSERT_PRODUCT_IF_ABSENT if if_absent else _INSERT_PRODUCT
             inserted = db.execute(insert, (tag, name, now)).fetchall()
-            if inserted:
-                db.executemany(
-                    _INSERT_ENV, [(inserted[0][0], env, t) for env, t in env_times(envs, now)]
-                )
+            if not inserted:
+                return None, None
+            db.executemany(
+                _INSERT_ENV, [(inserted[0][0], env, t) for env, t in env_times(envs, now)]
+            )
+            return None, self._bump(db)
 
         try:
-            await self._writer.transaction(work)
+            await self._changing(self._writer.transaction(work))
         except sqlite3.IntegrityError:
             raise Conflict(CONFLICT) from None
 

@@ -3,8 +3,15 @@
 ``SqlStore`` implements every ``Store`` method with the statements of ``store.statements``
 and the mappers of ``store.rows``, over a few primitives each adapter provides: run a
 read (``_row``, ``_rows``), run a single-statement write (``_write``, ``_write_row``),
-insert a product with its environments, migrate. The adapters keep only what differs:
-connections, pooling, group commit, transactions, retries and dialect-only SQL.
+run one that changes what instances cache together with the change version
+(``_change``), insert a product with its environments, migrate. The adapters keep only
+what differs: connections, pooling, group commit, transactions, retries and dialect-only
+SQL, and PostgreSQL's notifications of other instances' changes.
+
+Every change to what instances cache (products, environments, configs, API keys)
+advances the change version in its own transaction and is announced to this store's
+subscribers before the call returns, so a process's cache can be exact; other instances
+learn of it from PostgreSQL's notifications or by reading the version.
 
 The ``ensure_*`` helpers insert with ``ON CONFLICT DO NOTHING`` and, when another writer
 won, read the winner back in a later statement: that statement starts after the
@@ -14,8 +21,9 @@ because the write returns only after its batch committed)."""
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
-from typing import ClassVar
+from typing import Any, ClassVar, TypeVar
 
 from store import rows
 from store.errors import CONFLICT, Conflict
@@ -32,6 +40,10 @@ from store.records import (
 )
 from store.rows import Args, Row
 from store.statements import Statements
+
+_T = TypeVar("_T")
+# The meta row holding ``Store.change_version``.
+CHANGE_VERSION_KEY = "change_version"
 
 
 def env_times(envs: tuple[str, ...], now: float) -> list[tuple[str, float]]:
@@ -79,8 +91,18 @@ class SqlStore(ABC):
     async def _insert_product(
         self, tag: str, name: str, envs: tuple[str, ...], now: float, *, if_absent: bool
     ) -> None:
-        """Insert a product with its environments atomically; with ``if_absent`` an
+        """Insert a product with its environments atomically, and the change version
+        with them, through ``_changing`` (as ``_change`` does); with ``if_absent`` an
         existing tag is no error and leaves everything as it was."""
+
+    @abstractmethod
+    async def _change(
+        self, sql: str, args: Args, *, fetch: bool, idempotent: bool = False, conflict: str
+    ) -> tuple[Any, int | None]:
+        """Run one writing statement as ``_write`` does (as ``_write_row`` with
+        ``fetch``, giving all its rows) and, if it changed a row, ``BUMP_CHANGE_VERSION``
+        in the same transaction, telling other instances where the database can. Its
+        outcome, and the version it made or ``None`` if it changed nothing."""
 
     def _storable(self, *texts: str | None) -> bool:
         """False if a text cannot be stored, so no row can match it (none by default)."""
@@ -92,6 +114,48 @@ class SqlStore(ABC):
 
     @abstractmethod
     async def schema_version(self) -> int: ...
+
+    # Changes to what instances cache ---------------------------------------------------
+    _subscribers: tuple[Callable[[int | None], None], ...] = ()
+
+    def _announce(self, version: int | None) -> None:
+        for on_change in self._subscribers:
+            on_change(version)
+
+    async def _changing(self, change: Awaitable[tuple[_T, int | None]]) -> _T:
+        """``change``'s outcome, once the subscribers know the version it made, or, if
+        it failed, that a change may have been missed (a lost reply can hide a commit)."""
+        try:
+            outcome, version = await change
+        except BaseException:
+            self._announce(None)
+            raise
+        if version is not None:
+            self._announce(version)
+        return outcome
+
+    async def _write_change(
+        self, sql: str, args: Args, *, idempotent: bool = False, conflict: str = CONFLICT
+    ) -> int:
+        """``_write`` for a change to what instances cache."""
+        change = self._change(sql, args, fetch=False, idempotent=idempotent, conflict=conflict)
+        count: int = await self._changing(change)
+        return count
+
+    async def _write_change_row(
+        self, sql: str, args: Args, *, idempotent: bool = False, conflict: str = CONFLICT
+    ) -> Row | None:
+        """``_write_row`` for a change to what instances cache."""
+        change = self._change(sql, args, fetch=True, idempotent=idempotent, conflict=conflict)
+        found: list[Row] = await self._changing(change)
+        return found[0] if found else None
+
+    async def change_version(self) -> int:
+        row = await self._row(self.sql.GET_META, (CHANGE_VERSION_KEY,))
+        return 0 if row is None else int(row[0])
+
+    async def subscribe(self, on_change: Callable[[int | None], None]) -> None:
+        self._subscribers = (*self._subscribers, on_change)
 
     # The Store methods (each documented on store.base.Store) --------------------------
     # Lifecycle -----------------------------------------------------------------------
@@ -159,13 +223,15 @@ class SqlStore(ABC):
         return [rows.product(r) for r in await self._rows(self.sql.LIST_PRODUCTS)]
 
     async def ensure_env(self, product_id: int, env: str, now: float) -> None:
-        await self._write(self.sql.INSERT_ENV_IF_ABSENT, (product_id, env, now), idempotent=True)
+        await self._write_change(
+            self.sql.INSERT_ENV_IF_ABSENT, (product_id, env, now), idempotent=True
+        )
 
     # Session configs -----------------------------------------------------------------
     async def insert_config(
         self, product_id: int, values: ConfigValues, now: float
     ) -> SessionConfigRecord:
-        row = await self._write_row(
+        row = await self._write_change_row(
             self.sql.INSERT_CONFIG,
             (product_id, *rows.config_args(values), now),
             conflict=f"session config {values.tag!r} exists",
@@ -179,7 +245,7 @@ class SqlStore(ABC):
         existing = await self.get_config(product_id, values.tag)
         if existing is not None:
             return existing
-        row = await self._write_row(
+        row = await self._write_change_row(
             self.sql.INSERT_CONFIG_IF_ABSENT,
             (product_id, *rows.config_args(values), now),
             idempotent=True,
@@ -202,7 +268,7 @@ class SqlStore(ABC):
     async def update_config(
         self, config_id: int, values: ConfigValues, now: float
     ) -> SessionConfigRecord | None:
-        row = await self._write_row(
+        row = await self._write_change_row(
             self.sql.UPDATE_CONFIG,
             (*rows.config_args(values), now, config_id),
             conflict=f"session config {values.tag!r} exists",
@@ -210,7 +276,7 @@ class SqlStore(ABC):
         return None if row is None else rows.config(row)
 
     async def delete_config(self, config_id: int) -> bool:
-        return await self._write(self.sql.DELETE_CONFIG, (config_id,)) > 0
+        return await self._write_change(self.sql.DELETE_CONFIG, (config_id,)) > 0
 
     # Key rings -----------------------------------------------------------------------
     async def list_keys(self, product_id: int, env: str) -> list[KeyRecord]:
@@ -346,7 +412,7 @@ class SqlStore(ABC):
 
     # API keys ------------------------------------------------------------------------
     async def insert_api_key(self, key: ApiKeyRecord) -> None:
-        await self._write(
+        await self._write_change(
             self.sql.INSERT_API_KEY, rows.api_key_args(key), conflict="api key exists"
         )
 
@@ -370,7 +436,7 @@ class SqlStore(ABC):
     async def revoke_api_key(self, key_id: str, now: float) -> bool:
         if not self._storable(key_id):
             return False
-        return await self._write(self.sql.REVOKE_API_KEY, (now, key_id)) > 0
+        return await self._write_change(self.sql.REVOKE_API_KEY, (now, key_id)) > 0
 
     async def touch_api_key(self, key_id: str, now: float, min_interval: float) -> None:
         if not self._storable(key_id):

@@ -180,6 +180,14 @@ class Statements:
         "ORDER BY created_at DESC, hash{bytewise} DESC LIMIT 1 OFFSET :keep)"
     )
 
+    # Change version ------------------------------------------------------------------
+    # One counter in meta for every table instances cache (products, environments,
+    # session configs, API keys), advanced in the transaction of each change to them.
+    BUMP_CHANGE_VERSION = (
+        "INSERT INTO meta (key, value) VALUES (:key, '1') ON CONFLICT (key) "
+        "DO UPDATE SET value = CAST(CAST(meta.value AS BIGINT) + 1 AS TEXT) RETURNING value"
+    )
+
     def __init__(self, dialect: Dialect) -> None:
         self.dialect = dialect
         for name, text in vars(Statements).items():
