@@ -14,6 +14,7 @@ from schema.sessions import (
     SessionVerification,
     VerifySessionInput,
 )
+from service.sessions import SessionOwner
 
 
 async def create_session(info: Info, input: CreateSessionInput) -> CreateSessionResult:
@@ -69,5 +70,16 @@ async def active_sessions(
     tessera = info.context.tessera
     page = await tessera.sessions.active(
         product, env, tag, identifier=identifier, first=first, after=after
+    )
+    return SessionConnection.of(page, tessera.clock.now())
+
+
+async def user_sessions(
+    info: Info, owner: SessionOwner, first: int | None = None, after: str | None = None
+) -> SessionConnection:
+    """``SessionUser.sessions``: its ``_entities`` resolution has authorized the caller."""
+    tessera = info.context.tessera
+    page = await tessera.sessions.active(
+        owner.product, owner.env, owner.tag, identifier=owner.identifier, first=first, after=after
     )
     return SessionConnection.of(page, tessera.clock.now())

@@ -16,7 +16,7 @@ from service.catalog import Catalog
 from service.clock import Clock
 from service.crypto import constant_time_equal, sha256
 from service.errors import CredentialEnded, Forbidden, InvalidInput, NotFound, Unauthenticated
-from service.sessions import Sessions
+from service.sessions import SessionOwner, Sessions
 from service.settings import API_KEY_PREFIX
 from service.tokens import Reason
 from service.validation import name as valid_name
@@ -48,6 +48,10 @@ class Need(Enum):
     PRODUCT = "admin key, or a key of the product (and env)"
     REFRESH = "nothing (the refresh token is the credential), or a key in scope"
     END_USER = "the end user's own session token"
+    ENTITY = (
+        "an admin key, a product key or an end user's session token "
+        "(each entity is then checked like the root fields that reach it)"
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +98,8 @@ def authorize(
         if need is Need.REFRESH:
             return
         raise Unauthenticated(f"this operation needs {need.value}")
+    if need is Need.ENTITY:
+        return
     if need is Need.END_USER:
         if principal.end_user is None:
             raise Forbidden("this operation needs the end user's session token")
@@ -105,6 +111,33 @@ def authorize(
         if product == principal.product and in_env:
             return
     raise Forbidden(f"this operation needs {need.value}")
+
+
+def authorize_owner(principal: Principal | None, owner: SessionOwner) -> None:
+    """Raise ``Unauthenticated`` or ``Forbidden`` unless ``principal`` may read the
+    sessions of ``owner``, as ``activeSessions`` and ``mySessions`` allow: an admin, a
+    product key in scope of the owner's product and env, or the end user who is that
+    owner (same product, env, config and identifier as the bearer's session)."""
+    if principal is not None and principal.end_user is not None:
+        me = principal.end_user
+        if (me.product, me.env, me.tag, me.session.identifier) == (
+            owner.product,
+            owner.env,
+            owner.tag,
+            owner.identifier,
+        ):
+            return
+        raise Forbidden("this operation needs the session token of the user it names")
+    authorize(principal, Need.PRODUCT, owner.product, owner.env)
+
+
+def may_read(principal: Principal | None, owner: SessionOwner) -> bool:
+    """``authorize_owner`` as a yes or no."""
+    try:
+        authorize_owner(principal, owner)
+    except (Unauthenticated, Forbidden):
+        return False
+    return True
 
 
 class Access:

@@ -92,6 +92,19 @@ class ListedSession:
 
 
 @dataclass(frozen=True, slots=True)
+class SessionOwner:
+    """Whose a session is: the user ``identifier`` names, within the session config
+    (``product``, ``tag``) and ``env`` it was minted under. An identifier alone names
+    nobody: it is the selector's value, so the same one (a user id, an email) can be a
+    user of several products, envs and configs."""
+
+    product: str
+    env: str
+    tag: str
+    identifier: str
+
+
+@dataclass(frozen=True, slots=True)
 class SessionPage:
     """One page of a keyset-paginated session listing."""
 
@@ -474,6 +487,27 @@ class Sessions:
             has_next_page=len(rows) > limit,
             total_count=total,
         )
+
+    async def find(
+        self, session_id: str, *, visible: Callable[[SessionOwner], bool]
+    ) -> ListedSession | None:
+        """The session ``session_id``, live or ended, with its details opened (``None``
+        if they do not open), or ``None`` when there is none or ``visible`` refuses its
+        owner: the same answer, so a caller who may not see a session cannot tell
+        whether it exists. Its details are opened only once it is visible."""
+        if not SESSION_ID.fullmatch(session_id):
+            return None  # no session has such an id
+        record = await self._store.get_session(session_id)
+        if record is None:
+            return None
+        product = await self._store.get_product_by_id(record.product_id)
+        configs = [] if product is None else await self._store.list_configs(product.id)
+        config = next((c for c in configs if c.id == record.config_id), None)
+        if product is None or config is None:
+            return None  # deleted meanwhile: the session goes with them
+        if not visible(SessionOwner(product.tag, record.env, config.tag, record.identifier)):
+            return None
+        return ListedSession(record, self._open_listed(record))
 
     def _open_listed(self, row: SessionRecord) -> Any:
         # One altered row must not take the whole listing down, nor hide a live session
