@@ -1,5 +1,5 @@
 """``_entities``: each representation resolved under the access rules of the root fields
-that reach its entity (``service.access.authorize_owner``)."""
+that reach its entity (``service.access.authorize_user``)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from strawberry.federation.schema import FederationAny
 from schema.context import Info
 from schema.entities import Entity, EntityKey, SessionKey, SessionUser, SessionUserKey
 from schema.sessions import Session
-from service.access import Principal, authorize_owner, may_read
+from service.access import Principal, authorize_user, may_read
 
 
 async def entities(info: Info, representations: list[FederationAny]) -> list[Entity | None]:
@@ -35,5 +35,7 @@ async def _session(info: Info, principal: Principal | None, key: SessionKey) -> 
 
 
 async def _user(principal: Principal | None, key: SessionUserKey) -> SessionUser:
-    authorize_owner(principal, key.owner)
-    return SessionUser.of(key.owner)
+    tag = authorize_user(principal, key.product, key.env, key.identifier)
+    return SessionUser(
+        product=key.product, env=key.env, identifier=key.identifier, readable_tag=tag
+    )

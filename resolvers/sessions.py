@@ -14,7 +14,6 @@ from schema.sessions import (
     SessionVerification,
     VerifySessionInput,
 )
-from service.sessions import SessionOwner
 
 
 async def create_session(info: Info, input: CreateSessionInput) -> CreateSessionResult:
@@ -75,11 +74,18 @@ async def active_sessions(
 
 
 async def user_sessions(
-    info: Info, owner: SessionOwner, first: int | None = None, after: str | None = None
+    info: Info,
+    product: str,
+    env: str,
+    identifier: str,
+    tag: str | None,
+    first: int | None = None,
+    after: str | None = None,
 ) -> SessionConnection:
-    """``SessionUser.sessions``: its ``_entities`` resolution has authorized the caller."""
+    """``SessionUser.sessions``: its ``_entities`` resolution has authorized the caller,
+    and set the one config (``tag``) it may read them in, if only one."""
     tessera = info.context.tessera
-    page = await tessera.sessions.active(
-        owner.product, owner.env, owner.tag, identifier=owner.identifier, first=first, after=after
+    page = await tessera.sessions.of_user(
+        product, env, identifier, tag=tag, first=first, after=after
     )
     return SessionConnection.of(page, tessera.clock.now())

@@ -11,7 +11,7 @@ the access policy of the whole API reads top to bottom in one place:
   address and per session), or a key in scope (not limited).
 - ``END_USER``: the end user's own session token; it grants nothing else.
 - ``ENTITY``: any of these credentials; each entity is then checked like the root fields
-  that reach it (``service.access.authorize_owner``).
+  that reach it (``service.access.authorize_user``).
 """
 
 from __future__ import annotations
@@ -109,7 +109,7 @@ class Query:
         resolver=entity_resolvers.entities,
         permission_classes=ENTITY,
         extensions=[RepresentationKeys()],
-        description="Federation: `Session` by `id`, `SessionUser` by `product env tag "
+        description="Federation: `Session` by `id`, `SessionUser` by `product env "
         "identifier`. A session the caller may not read is `null`, as a missing one.",
     )
 

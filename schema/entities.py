@@ -1,6 +1,6 @@
 """The Federation 2 entities: ``Session`` by its ``id`` (schema/sessions.py) and
 ``SessionUser``, the person whose sessions another subgraph can show, by
-``product env tag identifier``.
+``product env identifier``.
 
 ``_entities`` is a root field like any other (its policy is in schema/__init__.py); its
 representations are checked and turned into typed keys by ``RepresentationKeys`` where
@@ -20,7 +20,6 @@ from resolvers import sessions as session_resolvers
 from schema.context import Info
 from schema.sessions import Session, SessionConnection
 from service.errors import FieldError, InvalidInput
-from service.sessions import SessionOwner
 from service.validation import Kind, string_problem
 
 MAX_REPRESENTATIONS = 100
@@ -31,33 +30,29 @@ for one per item of a list a subgraph returned (a page of at most 100 here)."""
 async def _sessions(
     root: SessionUser, info: Info, first: int | None = None, after: str | None = None
 ) -> SessionConnection:
-    return await session_resolvers.user_sessions(info, root.owner, first, after)
+    return await session_resolvers.user_sessions(
+        info, root.product, root.env, root.identifier, root.readable_tag, first, after
+    )
 
 
 @strawberry.federation.type(
-    keys=["product env tag identifier"],
-    description="A person, as Tessera knows them: the `identifier` a session config's "
-    "selector picked, within that config (`product`, `tag`) and `env`. The identifier "
-    "alone is not unique: the same user id or email can be a user of several products, "
-    "envs and configs.",
+    keys=["product env identifier"],
+    description="A person, as Tessera knows them: the `identifier` the session configs' "
+    "selectors picked, in one product's env. The identifier alone is not unique: the "
+    "same user id or email can be a user of several products and envs.",
 )
 class SessionUser:
     product: str
     env: str
-    tag: str
     identifier: str
     sessions: SessionConnection = strawberry.field(
         resolver=_sessions,
-        description="Their live sessions, newest first. `first` is at most 100.",
+        description="Their live sessions of every session config, newest first; with an "
+        "end user's session token, those of its config only, as `mySessions`. `first` is "
+        "at most 100.",
     )
-
-    @property
-    def owner(self) -> SessionOwner:
-        return SessionOwner(self.product, self.env, self.tag, self.identifier)
-
-    @classmethod
-    def of(cls, owner: SessionOwner) -> SessionUser:
-        return cls(product=owner.product, env=owner.env, tag=owner.tag, identifier=owner.identifier)
+    # The one config the caller may read these sessions in; None: every one.
+    readable_tag: strawberry.Private[str | None]
 
 
 Entity = Annotated[Session | SessionUser, strawberry.union("_Entity")]
@@ -70,7 +65,9 @@ class SessionKey:
 
 @dataclass(frozen=True, slots=True)
 class SessionUserKey:
-    owner: SessionOwner
+    product: str
+    env: str
+    identifier: str
 
 
 EntityKey = SessionKey | SessionUserKey
@@ -78,7 +75,7 @@ EntityKey = SessionKey | SessionUserKey
 # The key fields of each entity, in the order their problems are listed.
 _KEYS: dict[str, tuple[str, ...]] = {
     "Session": ("id",),
-    "SessionUser": ("product", "env", "tag", "identifier"),
+    "SessionUser": ("product", "env", "identifier"),
 }
 
 
@@ -108,7 +105,7 @@ def _key(representation: Any, path: str, problems: list[FieldError]) -> EntityKe
             values.append(value)
     if len(values) < len(fields):
         return None
-    return SessionKey(*values) if typename == "Session" else SessionUserKey(SessionOwner(*values))
+    return SessionKey(*values) if typename == "Session" else SessionUserKey(*values)
 
 
 def entity_keys(representations: Any) -> list[EntityKey]:

@@ -113,31 +113,31 @@ def authorize(
     raise Forbidden(f"this operation needs {need.value}")
 
 
-def authorize_owner(principal: Principal | None, owner: SessionOwner) -> None:
+def authorize_user(
+    principal: Principal | None, product: str, env: str, identifier: str
+) -> str | None:
     """Raise ``Unauthenticated`` or ``Forbidden`` unless ``principal`` may read the
-    sessions of ``owner``, as ``activeSessions`` and ``mySessions`` allow: an admin, a
-    product key in scope of the owner's product and env, or the end user who is that
-    owner (same product, env, config and identifier as the bearer's session)."""
+    sessions of the user ``identifier`` names in ``product``'s ``env``; return the
+    session config it may read them in. An admin or a product key in scope may read
+    them in every config (``None``), as ``activeSessions``; the end user who is that
+    user only in the config of the bearer's session, as ``mySessions``. Decided by the
+    names alone, so the answer is the same whether or not they exist."""
     if principal is not None and principal.end_user is not None:
         me = principal.end_user
-        if (me.product, me.env, me.tag, me.session.identifier) == (
-            owner.product,
-            owner.env,
-            owner.tag,
-            owner.identifier,
-        ):
-            return
+        if (me.product, me.env, me.session.identifier) == (product, env, identifier):
+            return me.tag
         raise Forbidden("this operation needs the session token of the user it names")
-    authorize(principal, Need.PRODUCT, owner.product, owner.env)
+    authorize(principal, Need.PRODUCT, product, env)
+    return None
 
 
 def may_read(principal: Principal | None, owner: SessionOwner) -> bool:
-    """``authorize_owner`` as a yes or no."""
+    """Whether ``principal`` may read a session of ``owner`` (``authorize_user``)."""
     try:
-        authorize_owner(principal, owner)
+        tag = authorize_user(principal, owner.product, owner.env, owner.identifier)
     except (Unauthenticated, Forbidden):
         return False
-    return True
+    return tag is None or tag == owner.tag
 
 
 class Access:

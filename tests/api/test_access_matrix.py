@@ -121,7 +121,7 @@ def variables(name: str, w: World) -> dict[str, Any]:
         "Entities": {
             "representations": [
                 {"__typename": "Session", "id": w.session_id},
-                {"__typename": "SessionUser", **SCOPE, "identifier": "u1"},
+                {"__typename": "SessionUser", "product": "shop", "env": "prd", "identifier": "u1"},
             ]
         },
     }

@@ -25,8 +25,8 @@ def session(session_id: str) -> dict[str, Any]:
     return {"__typename": "Session", "id": session_id}
 
 
-def user(identifier: str, **scope: str) -> dict[str, Any]:
-    return {"__typename": "SessionUser", **SCOPE, **scope, "identifier": identifier}
+def user(identifier: str, product: str = "shop", env: str = "prd") -> dict[str, Any]:
+    return {"__typename": "SessionUser", "product": product, "env": env, "identifier": identifier}
 
 
 async def start(
@@ -149,41 +149,65 @@ async def test_entities_without_valid_credential_is_unauthenticated(api: Api, ke
 # SessionUser by product, env, tag and identifier ----------------------------------------
 
 
-async def test_entities_user_lists_that_users_live_sessions(api: Api, clock: FrozenClock) -> None:
-    alice = [await start(api, "alice", clock=clock) for _ in range(3)]
-    await start(api, "bob")
-    await start(api, "alice", env="dev")
-    await start(api, "alice", tag="other-flow")
-    await api.op("RevokeSession", input={**SCOPE, "sessionId": alice[0]["sessionId"]})
+async def test_entities_user_lists_their_live_sessions_of_every_config(
+    api: Api, clock: FrozenClock
+) -> None:
+    web = [await start(api, "alice", clock=clock) for _ in range(2)]
+    mobile = await start(api, "alice", clock=clock, tag="mobile")
+    ended = await start(api, "alice", clock=clock)
+    await api.op("RevokeSession", input={**SCOPE, "sessionId": ended["sessionId"]})
+    await start(api, "bob", clock=clock)
+    await start(api, "alice", clock=clock, env="dev")
+    await start(api, "alice", clock=clock, product="other")
     key = await product_key(api, "shop", ["prd"])
 
     body = await entities(api, user("alice"), key=key)
 
     [entity] = body["data"]["_entities"]
-    assert {k: entity[k] for k in ("__typename", "product", "env", "tag", "identifier")} == {
+    assert {k: entity[k] for k in ("__typename", "product", "env", "identifier")} == {
         "__typename": "SessionUser",
-        **SCOPE,
+        "product": "shop",
+        "env": "prd",
         "identifier": "alice",
     }
     listed = [edge["node"]["id"] for edge in entity["sessions"]["edges"]]
-    assert listed == [alice[2]["sessionId"], alice[1]["sessionId"]]  # live, newest first
-    assert entity["sessions"]["totalCount"] == 2
+    newest_first = [mobile["sessionId"], web[1]["sessionId"], web[0]["sessionId"]]
+    assert listed == newest_first
+    assert entity["sessions"]["totalCount"] == 3
 
 
-async def test_entities_user_sessions_page_like_active_sessions(
-    api: Api, clock: FrozenClock
+async def test_entities_user_sessions_page_across_configs(api: Api, clock: FrozenClock) -> None:
+    started = [await start(api, "alice", clock=clock, tag=tag) for tag in ("web", "mobile") * 3]
+
+    pages, after = [], None
+    for _ in range(3):
+        body = await entities(api, user("alice"), first=2, after=after)
+        page = body["data"]["_entities"][0]["sessions"]
+        pages.append(page)
+        after = page["pageInfo"]["endCursor"]
+
+    ids = [[e["node"]["id"] for e in page["edges"]] for page in pages]
+    newest_first = [s["sessionId"] for s in reversed(started)]
+    assert ids == [newest_first[0:2], newest_first[2:4], newest_first[4:6]]
+    assert [page["pageInfo"]["hasNextPage"] for page in pages] == [True, True, False]
+    assert {page["totalCount"] for page in pages} == {6}
+
+
+async def test_entities_user_sessions_on_same_second_page_without_gap_or_repeat(
+    api: Api,
 ) -> None:
-    started = [await start(api, "alice", clock=clock) for _ in range(3)]
+    # A frozen clock: every session starts at the same time, ordered by id alone.
+    started = {(await start(api, "alice", tag=tag))["sessionId"] for tag in ("web", "mobile") * 3}
 
-    first = (await entities(api, user("alice"), first=2))["data"]["_entities"][0]["sessions"]
-    rest = await entities(api, user("alice"), first=2, after=first["pageInfo"]["endCursor"])
+    seen, after = [], None
+    for _ in range(6):
+        page = (await entities(api, user("alice"), first=1, after=after))["data"]
+        sessions = page["_entities"][0]["sessions"]
+        seen += [e["node"]["id"] for e in sessions["edges"]]
+        after = sessions["pageInfo"]["endCursor"]
 
-    pages = [first, rest["data"]["_entities"][0]["sessions"]]
-    assert [[e["node"]["id"] for e in page["edges"]] for page in pages] == [
-        [started[2]["sessionId"], started[1]["sessionId"]],
-        [started[0]["sessionId"]],
-    ]
-    assert [page["pageInfo"]["hasNextPage"] for page in pages] == [True, False]
+    assert sorted(seen) == sorted(started)
+    assert seen == sorted(seen, reverse=True)
 
 
 @pytest.mark.parametrize("target", ["other", "ghost"])
@@ -201,21 +225,43 @@ async def test_entities_product_key_of_another_product_is_forbidden_for_its_user
     assert errors(body) == [(["_entities", 0], "FORBIDDEN", NOT_IN_SCOPE)]
 
 
-async def test_entities_end_user_may_name_only_their_own_user(api: Api) -> None:
-    mine = await start(api, "alice")
-    await start(api, "bob")
+async def test_entities_product_key_of_other_envs_is_forbidden_for_users_there(
+    api: Api,
+) -> None:
+    await start(api, "alice", env="dev")
+    key = await product_key(api, "shop", ["prd"])
+
+    body = await entities(api, user("alice", env="dev"), key=key)
+
+    assert errors(body) == [(["_entities", 0], "FORBIDDEN", NOT_IN_SCOPE)]
+
+
+async def test_entities_end_user_may_name_only_their_own_user_and_config(
+    api: Api, clock: FrozenClock
+) -> None:
+    mine = await start(api, "alice", clock=clock)
+    also_mine = await start(api, "alice", clock=clock)
+    await start(api, "alice", clock=clock, tag="mobile")
+    await start(api, "bob", clock=clock)
 
     body = await entities(
         api,
         user("alice"),
         user("bob"),
-        user("alice", tag="other-flow"),
         user("alice", env="dev"),
+        user("alice", product="other"),
         key=mine["token"],
     )
 
     resolved = body["data"]["_entities"]
-    assert [e and e["sessions"]["totalCount"] for e in resolved] == [1, None, None, None]
+    # Their sessions of the bearer's config only, exactly what mySessions lists.
+    own = resolved[0]["sessions"]
+    my_sessions = (await api.op("MySessions", key=mine["token"]))["mySessions"]
+    listed = [e["node"]["id"] for e in own["edges"]]
+    assert listed == [also_mine["sessionId"], mine["sessionId"]]
+    assert listed == [e["node"]["id"] for e in my_sessions["edges"]]
+    assert own["totalCount"] == my_sessions["totalCount"] == 2
+    assert resolved[1:] == [None, None, None]
     assert errors(body) == [(["_entities", i], "FORBIDDEN", NOT_THE_USERS) for i in range(1, 4)]
 
 
@@ -232,13 +278,19 @@ async def test_entities_forbidden_user_fails_alone(api: Api) -> None:
     assert [(path, code) for path, code, _ in errors(body)] == [(["_entities", 1], "FORBIDDEN")]
 
 
-async def test_entities_user_of_missing_config_is_not_found(api: Api) -> None:
+@pytest.mark.parametrize(
+    ("scope", "code"),
+    [({"product": "ghost"}, "PRODUCT_NOT_FOUND"), ({"env": "qa"}, "ENV_NOT_FOUND")],
+)
+async def test_entities_user_of_missing_product_or_env_is_not_found(
+    api: Api, scope: dict[str, str], code: str
+) -> None:
     await start(api, "alice")
 
-    body = await entities(api, user("alice", tag="ghost"))
+    body = await entities(api, user("alice", **scope))
 
     codes = [(path, code) for path, code, _ in errors(body)]
-    assert codes == [(["_entities", 0, "sessions"], "SESSION_CONFIG_NOT_FOUND")]
+    assert codes == [(["_entities", 0, "sessions"], code)]
 
 
 # Representations: the edge rule and the limit ----------------------------------------------
@@ -252,7 +304,7 @@ BAD_REPRESENTATIONS: dict[str, tuple[Any, str]] = {
     "missing-key": ({"__typename": "Session"}, "representations.0.id"),
     "key-not-a-string": ({"__typename": "Session", "id": 5}, "representations.0.id"),
     "missing-user-key": (
-        {"__typename": "SessionUser", **SCOPE},
+        {"__typename": "SessionUser", "product": "shop", "env": "prd"},
         "representations.0.identifier",
     ),
     "extra-field": ({"__typename": "Session", "id": "x", "\ud800": 1}, "representations.0"),

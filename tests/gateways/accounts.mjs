@@ -17,10 +17,9 @@ export const accountsTypeDefs = parse(`
     user: SessionUser!
   }
 
-  type SessionUser @key(fields: "product env tag identifier", resolvable: false) {
+  type SessionUser @key(fields: "product env identifier", resolvable: false) {
     product: String!
     env: String!
-    tag: String!
     identifier: String!
   }
 

@@ -184,16 +184,15 @@ async function tesseraSubschema({ tesseraUrl, sdlPath, adminKey }, fromSdl) {
       },
     }),
     merge: {
-      // Another subschema's `SessionUser { product env tag identifier }` gets its
+      // Another subschema's `SessionUser { product env identifier }` gets its
       // `sessions` from Tessera's `_entities`, in one request per batch.
       SessionUser: {
-        selectionSet: '{ product env tag identifier }',
+        selectionSet: '{ product env identifier }',
         fieldName: '_entities',
-        key: ({ product, env, tag, identifier }) => ({
+        key: ({ product, env, identifier }) => ({
           __typename: 'SessionUser',
           product,
           env,
-          tag,
           identifier,
         }),
         argsFromKeys: (representations) => ({ representations }),

@@ -168,8 +168,16 @@ def tessera(
 
 
 ACCOUNTS = [
-    {"id": "acc-alice", "name": "Alice", "user": {**SCOPE, "identifier": "alice"}},
-    {"id": "acc-bob", "name": "Bob", "user": {**SCOPE, "product": "other", "identifier": "bob"}},
+    {
+        "id": "acc-alice",
+        "name": "Alice",
+        "user": {"product": "shop", "env": "prd", "identifier": "alice"},
+    },
+    {
+        "id": "acc-bob",
+        "name": "Bob",
+        "user": {"product": "other", "env": "prd", "identifier": "bob"},
+    },
 ]
 
 
