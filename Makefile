@@ -1,7 +1,6 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-NODE_STAMP := tests/node_modules/.installed
 
 .PHONY: install run test lint typecheck migrate clean bench node-packages
 
@@ -26,18 +25,10 @@ lint: install
 typecheck: install
 	$(VENV)/bin/mypy .
 
-# The gateway tests' Node packages (tests/package-lock.json), when npm exists. Without
-# it those tests are skipped, and say so; under CI=true they fail.
+# Node.js (22.15 or later, fetched when older) and the gateway tests' packages, when
+# npm exists; without it those tests are skipped, saying so (under CI=true they fail).
 node-packages:
-	@if command -v npm >/dev/null 2>&1; then \
-		$(MAKE) --no-print-directory $(NODE_STAMP); \
-	else \
-		echo "make test: no npm found; the gateway tests are SKIPPED (install nodejs and npm)" >&2; \
-	fi
-
-$(NODE_STAMP): tests/package.json tests/package-lock.json
-	npm ci --prefix tests --no-audit --no-fund
-	touch $(NODE_STAMP)
+	@bash .ci/node.sh
 
 test: install lint typecheck node-packages
 	bash .ci/pytest.sh $(VENV)/bin/pytest
@@ -48,4 +39,4 @@ bench: install
 	$(PY) -m bench
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache tests/node_modules
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache tests/node_modules tests/.node

@@ -1,55 +1,70 @@
 #!/usr/bin/env bash
-# Node.js (20 or later) and npm for the gateway tests (tests/gateways/), in CI:
+# Node.js and the packages of the gateway tests (tests/gateways/):
 #
-#   source .ci/node.sh    # install what is missing; a new enough `node` first on PATH
+#   .ci/node.sh          # `make test` runs this
+#   .ci/node.sh --apt    # .ci/run: first install nodejs and npm with apt-get if missing
 #
-# Missing node or npm are installed with apt-get (root or sudo). A distribution's node
-# older than 20 (Debian 12 ships 18; the gateways need 20) is left alone, and Node 20's
-# official binary, from the npm registry's node-linux-<arch> package, goes first on PATH
-# for this run. `make test` then installs tests/package-lock.json
-# (`npm ci --prefix tests`).
+# The pinned packages (tests/package-lock.json) need Node.js 22.15 or later. A `node` on
+# PATH that new is used; otherwise Node 22's official binary is fetched with npm, from
+# the registry's node-linux-<arch> package, into tests/.node/ (where the tests look
+# first). Then the packages are installed (`npm ci --prefix tests`) unless they already
+# are. Without npm nothing is installed, and the gateway tests are skipped, saying so
+# (under CI=true they fail).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+LOCAL=tests/.node
+STAMP=tests/node_modules/.installed
 
-_tnode_log() {
+log() {
     echo "node.sh: $*" >&2
 }
 
-_tnode_major() {
-    node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0
+# Whether the node binary $1 is 22.15 or later.
+new_enough() {
+    [ -x "$1" ] && "$1" -e '
+        const [major, minor] = process.versions.node.split(".").map(Number);
+        process.exit(major > 22 || (major === 22 && minor >= 15) ? 0 : 1);' 2>/dev/null
 }
 
-_tnode_ensure() {
-    local sudo="" arch dir
-    if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
-        if [ "$(id -u)" -ne 0 ]; then
-            if ! command -v sudo >/dev/null 2>&1; then
-                _tnode_log "not root and no sudo: install nodejs and npm yourself"
-                return 1
-            fi
-            sudo="sudo"
-        fi
-        _tnode_log "node or npm not found; installing nodejs and npm with apt-get"
-        $sudo apt-get update >&2 &&
-            DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y nodejs npm >&2 || return 1
+if [ "${1:-}" = "--apt" ] && ! command -v npm >/dev/null 2>&1; then
+    sudo=""
+    if [ "$(id -u)" -ne 0 ]; then
+        command -v sudo >/dev/null 2>&1 || { log "not root and no sudo: install nodejs and npm"; exit 1; }
+        sudo="sudo"
     fi
-    if [ "$(_tnode_major)" -lt 20 ]; then
-        case "$(uname -m)" in
-        x86_64) arch=x64 ;;
-        aarch64) arch=arm64 ;;
-        *)
-            _tnode_log "Node.js $(node --version) is older than 20, and no binary for $(uname -m)"
-            return 1
-            ;;
-        esac
-        dir="${TMPDIR:-/tmp}/tessera-node.$(id -u)"
-        if [ ! -x "$dir/package/bin/node" ]; then
-            _tnode_log "Node.js $(node --version) is older than 20; fetching node-linux-$arch@20"
-            rm -rf "$dir" && mkdir -p "$dir" &&
-                (cd "$dir" && npm pack "node-linux-$arch@20" --silent >/dev/null &&
-                    tar xzf node-linux-*.tgz) || return 1
-        fi
-        export PATH="$dir/package/bin:$PATH"
-    fi
-    _tnode_log "Node.js $(node --version), npm $(npm --version)"
-}
+    log "npm not found; installing nodejs and npm with apt-get"
+    $sudo apt-get update >&2
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y nodejs npm >&2
+fi
+if ! command -v npm >/dev/null 2>&1; then
+    log "no npm found: the gateway tests are SKIPPED (install nodejs and npm)"
+    exit 0
+fi
 
-_tnode_ensure
+system_node="$(command -v node || true)"
+if ! new_enough "$LOCAL/bin/node" && ! new_enough "$system_node"; then
+    case "$(uname -m)" in
+    x86_64) arch=x64 ;;
+    aarch64) arch=arm64 ;;
+    *)
+        log "no Node.js 22.15 or later, and no binary to fetch for $(uname -m)"
+        exit 1
+        ;;
+    esac
+    log "no Node.js 22.15 or later on PATH; fetching node-linux-$arch@22 into $LOCAL"
+    tmp="$(mktemp -d)"
+    (cd "$tmp" && npm pack "node-linux-$arch@22" --silent >/dev/null && tar xzf node-linux-*.tgz)
+    rm -rf "$LOCAL"
+    mv "$tmp/package" "$LOCAL"
+    rm -rf "$tmp"
+fi
+if new_enough "$LOCAL/bin/node"; then
+    export PATH="$PWD/$LOCAL/bin:$PATH"
+fi
+
+if [ ! -f "$STAMP" ] || [ tests/package-lock.json -nt "$STAMP" ] || [ tests/package.json -nt "$STAMP" ]; then
+    # No install scripts: none of these packages needs one to work.
+    npm ci --prefix tests --no-audit --no-fund --ignore-scripts
+    touch "$STAMP"
+fi
+log "gateway tests use Node.js $(node --version)"

@@ -6,8 +6,8 @@ subgraph (tests/gateways/accounts.mjs) joining an account to its person's sessio
 Tessera runs as a real ``tessera serve`` process in production mode (introspection and
 ``_service`` admin-only), on SQLite and PostgreSQL; each gateway runs in a Node process
 (tests/gateways/run.mjs) with the pinned packages of tests/package.json, which
-``make test`` installs with ``npm ci --prefix tests``. Without Node the tests are
-skipped, except under ``CI=true``, where they fail."""
+``make test`` installs (.ci/node.sh, with Node 22 itself when need be). Without them the
+tests are skipped, except under ``CI=true``, where they fail."""
 
 from __future__ import annotations
 
@@ -36,7 +36,9 @@ SDL = ROOT / "graphql" / "schema.graphql"
 NODE_MODULES = ROOT / "tests" / "node_modules"
 README = ROOT / "README.md"
 NODE_TIMEOUT = 120.0
-NODE_MAJOR = 20  # what Apollo Server 5, Hive Gateway and graphql-tools need
+# What the pinned packages need (@graphql-tools/executor's dependencies ask 22.15).
+NODE_VERSION = (22, 15)
+LOCAL_NODE = ROOT / "tests" / ".node" / "bin" / "node"
 CLIENT = "203.0.113.7"  # what a load balancer in front of the gateway reported
 SCOPE = {"product": "shop", "env": "prd", "tag": "web"}
 GATEWAYS = [
@@ -47,38 +49,37 @@ GATEWAYS = [
     "stitching-introspection",
     "stitching-sdl",
 ]
-FEDERATED = {"apollo-gateway", "apollo-supergraph", "hive-federation"}
-STITCHED = {"stitching-introspection", "stitching-sdl"}
 ACCOUNT_SESSIONS = (HERE / "AccountSessions.graphql").read_text()
 
 
 def node() -> str:
-    """The ``node`` binary, with the packages installed; skips (fails on CI) otherwise."""
-    found = shutil.which("node")
+    """A ``node`` binary new enough, with the packages installed; skips (fails on CI)
+    otherwise. ``make test`` (.ci/node.sh) fetches one into tests/.node/ if need be."""
+    candidates = [str(LOCAL_NODE), shutil.which("node")]
+    found = next((c for c in candidates if c and Path(c).exists() and _new_enough(c)), None)
     missing = None
     if found is None:
-        missing = "Node.js is not installed"
-    elif (version := _version(found)) < NODE_MAJOR:
-        missing = f"Node.js {version} is older than {NODE_MAJOR} (.ci/node.sh fetches one)"
+        missing = f"no Node.js {'.'.join(map(str, NODE_VERSION))} or later"
     elif not (NODE_MODULES / ".package-lock.json").exists():
-        missing = "tests/node_modules is missing (run `npm ci --prefix tests`)"
+        missing = "tests/node_modules is missing (run `.ci/node.sh`)"
     if missing is None:
         assert found is not None
         return found
     if os.environ.get("CI", "").strip().lower() in ("true", "1", "yes"):
         pytest.fail(f"CI=true but {missing}: the gateway tests must run on CI", pytrace=False)
-    pytest.skip(f"gateway tests: {missing} (`make test` installs the packages when npm exists)")
+    pytest.skip(f"gateway tests: {missing} (`make test` installs them when npm exists)")
 
 
-def _version(binary: str) -> int:
-    major = subprocess.run(
-        [binary, "-p", "process.versions.node.split('.')[0]"],
+def _new_enough(binary: str) -> bool:
+    version = subprocess.run(
+        [binary, "-p", "process.versions.node"],
         capture_output=True,
         text=True,
         timeout=30,
         check=False,
     ).stdout.strip()
-    return int(major) if major.isdigit() else 0
+    parts = version.split(".")
+    return all(p.isdigit() for p in parts) and tuple(map(int, parts[:2])) >= NODE_VERSION
 
 
 def run_node(config: dict[str, Any], tmp_path: Path) -> Any:
@@ -361,7 +362,7 @@ def test_committed_sdl_composes_without_errors_or_mistaken_hints(tmp_path: Path)
 SNIPPET = re.compile(r"^ *// README: (\S+)\n(.*?)^ *// END README$", re.MULTILINE | re.DOTALL)
 
 
-def tested_snippets() -> dict[str, str]:
+def readme_snippets() -> dict[str, str]:
     found = {}
     for path in HERE.glob("*.mjs"):
         for name, body in SNIPPET.findall(path.read_text()):
@@ -372,7 +373,7 @@ def tested_snippets() -> dict[str, str]:
 def test_readme_gateway_snippets_are_the_tested_configuration() -> None:
     readme = README.read_text()
     blocks = [textwrap.dedent(b).strip() for b in re.findall(r"```js\n(.*?)```", readme, re.S)]
-    snippets = tested_snippets()
+    snippets = readme_snippets()
 
     assert len(snippets) >= 10
     # Every tested snippet is shown, and every js block of the README is tested.
