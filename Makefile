@@ -2,7 +2,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint typecheck migrate clean bench
+.PHONY: install run test lint typecheck migrate clean bench node-packages
 
 install: $(STAMP)
 
@@ -25,7 +25,12 @@ lint: install
 typecheck: install
 	$(VENV)/bin/mypy .
 
-test: install lint typecheck
+# Node.js (22.15 or later, fetched when older) and the gateway tests' packages, when
+# npm exists; without it those tests are skipped, saying so (under CI=true they fail).
+node-packages:
+	@bash .ci/node.sh
+
+test: install lint typecheck node-packages
 	bash .ci/pytest.sh $(VENV)/bin/pytest
 
 # Load benchmark against a same-run baseline (bench/README.md); never part of `make test`.
@@ -34,4 +39,4 @@ bench: install
 	$(PY) -m bench
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache tests/node_modules tests/.node

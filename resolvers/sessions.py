@@ -71,3 +71,21 @@ async def active_sessions(
         product, env, tag, identifier=identifier, first=first, after=after
     )
     return SessionConnection.of(page, tessera.clock.now())
+
+
+async def user_sessions(
+    info: Info,
+    product: str,
+    env: str,
+    identifier: str,
+    tag: str | None,
+    first: int | None = None,
+    after: str | None = None,
+) -> SessionConnection:
+    """``SessionUser.sessions``: its ``_entities`` resolution has authorized the caller,
+    and set the one config (``tag``) it may read them in, if only one."""
+    tessera = info.context.tessera
+    page = await tessera.sessions.of_user(
+        product, env, identifier, tag=tag, first=first, after=after
+    )
+    return SessionConnection.of(page, tessera.clock.now())

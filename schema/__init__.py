@@ -10,6 +10,8 @@ the access policy of the whole API reads top to bottom in one place:
 - ``REFRESH``: no key at all (the refresh token is the credential; rate-limited per
   address and per session), or a key in scope (not limited).
 - ``END_USER``: the end user's own session token; it grants nothing else.
+- ``ENTITY``: any of these credentials; each entity is then checked like the root fields
+  that reach it (``service.access.authorize_user``).
 """
 
 from __future__ import annotations
@@ -25,11 +27,13 @@ from resolvers import apikeys as apikey_resolvers
 from resolvers import configs as config_resolvers
 from resolvers import documents as document_resolvers
 from resolvers import enduser as enduser_resolvers
+from resolvers import entities as entity_resolvers
 from resolvers import products as product_resolvers
 from resolvers import sessions as session_resolvers
 from schema.access import (
     AdminOnly,
     EndUserOnly,
+    EntityCaller,
     ProductKey,
     RefreshCaller,
     VerifyAccess,
@@ -38,6 +42,7 @@ from schema.apikeys import ApiKey, CreateApiKeyResult, RevokeApiKeyResult
 from schema.configs import DeleteSessionConfigResult, SessionConfig, SessionConfigResult
 from schema.edge import guard
 from schema.engine import CachedNameConverter
+from schema.entities import Entity, RepresentationKeys, SessionUser
 from schema.errors import ERROR_TYPES, EXCEPTION_HANDLERS, log_errors
 from schema.persisted import RegisterTrustedDocumentsResult
 from schema.policy import OperationPolicy
@@ -58,6 +63,7 @@ PRODUCT: list[Any] = [ProductKey]
 VERIFY: list[Any] = [VerifyAccess]
 REFRESH: list[Any] = [RefreshCaller]
 END_USER: list[Any] = [EndUserOnly]
+ENTITY: list[Any] = [EntityCaller]
 
 
 @strawberry.type
@@ -99,6 +105,14 @@ class Query:
         resolver=enduser_resolvers.my_sessions,
         permission_classes=END_USER,
         description="The bearer's user's live sessions of the same product, env and tag.",
+    )
+    entities: list[Entity | None] = strawberry.field(
+        name="_entities",
+        resolver=entity_resolvers.entities,
+        permission_classes=ENTITY,
+        extensions=[RepresentationKeys()],
+        description="Federation: `Session` by `id`, `SessionUser` by `product env "
+        "identifier`. A session the caller may not read is `null`, as a missing one.",
     )
 
 
@@ -164,7 +178,7 @@ class Mutation:
     )
 
 
-class TesseraSchema(strawberry.Schema):
+class TesseraSchema(strawberry.federation.Schema):
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
     ) -> None:
@@ -172,7 +186,7 @@ class TesseraSchema(strawberry.Schema):
 
 
 name_converter = CachedNameConverter()
-guard(Query, Mutation, names=name_converter)
+guard(Query, Mutation, SessionUser, names=name_converter)
 schema = TesseraSchema(
     query=Query,
     mutation=Mutation,
@@ -180,6 +194,9 @@ schema = TesseraSchema(
     extensions=[OperationPolicy],
     exception_handlers=EXCEPTION_HANDLERS,
     config=StrawberryConfig(name_converter=name_converter, scalar_map=SCALARS),
+    # Pinned, so the subgraph SDL changes only when we choose: 2.3 is the oldest version
+    # with everything used here, which keeps the widest range of gateways composing it.
+    federation_version="2.3",
 )
 
 __all__ = ["schema"]

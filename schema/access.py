@@ -59,6 +59,12 @@ class EndUserOnly(_Requires):
     need = Need.END_USER
 
 
+class EntityCaller(_Requires):
+    """Any credential; each entity is then checked against its owner's scope."""
+
+    need = Need.ENTITY
+
+
 class VerifyAccess(ProductKey):
     """A product key; its verifications are counted only against a quota an operator
     sets (none by default). Failed ones count in the resolver, after the fact."""

@@ -172,11 +172,12 @@ class NoIntrospection(ASTValidationRule):
     """Introspection refused with one error. graphql-core's
     ``NoSchemaIntrospectionCustomRule`` reports every field of an introspection type,
     39 errors for a standard introspection query. ``__schema`` and ``__type`` are the
-    only ways in (elsewhere they are unknown fields); ``__typename`` is not
-    introspection of the schema, and clients add it everywhere."""
+    only ways in (elsewhere they are unknown fields), with federation's ``_service``,
+    whose ``sdl`` is the whole schema; ``__typename`` is not introspection of the
+    schema, and clients add it everywhere."""
 
     def enter_field(self, node: FieldNode, *_args: Any) -> Any:
-        if node.name.value not in ("__schema", "__type"):
+        if node.name.value not in ("__schema", "__type", "_service"):
             return None
         self.report_error(
             Refusal(

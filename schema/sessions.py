@@ -63,7 +63,7 @@ class SessionData:
     )
 
 
-@strawberry.type
+@strawberry.federation.type(keys=["id"])
 class Session:
     id: str
     identifier: str

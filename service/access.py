@@ -17,7 +17,7 @@ from service.catalog import Catalog
 from service.clock import Clock
 from service.crypto import constant_time_equal, sha256
 from service.errors import CredentialEnded, Forbidden, InvalidInput, NotFound, Unauthenticated
-from service.sessions import Sessions
+from service.sessions import SessionOwner, Sessions
 from service.settings import API_KEY_PREFIX
 from service.tokens import Reason
 from service.validation import name as valid_name
@@ -49,6 +49,10 @@ class Need(Enum):
     PRODUCT = "admin key, or a key of the product (and env)"
     REFRESH = "nothing (the refresh token is the credential), or a key in scope"
     END_USER = "the end user's own session token"
+    ENTITY = (
+        "an admin key, a product key or an end user's session token "
+        "(each entity is then checked like the root fields that reach it)"
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +99,8 @@ def authorize(
         if need is Need.REFRESH:
             return
         raise Unauthenticated(f"this operation needs {need.value}")
+    if need is Need.ENTITY:
+        return
     if need is Need.END_USER:
         if principal.end_user is None:
             raise Forbidden("this operation needs the end user's session token")
@@ -106,6 +112,33 @@ def authorize(
         if product == principal.product and in_env:
             return
     raise Forbidden(f"this operation needs {need.value}")
+
+
+def authorize_user(
+    principal: Principal | None, product: str, env: str, identifier: str
+) -> str | None:
+    """Raise ``Unauthenticated`` or ``Forbidden`` unless ``principal`` may read the
+    sessions of the user ``identifier`` names in ``product``'s ``env``; return the
+    session config it may read them in. An admin or a product key in scope may read
+    them in every config (``None``), as ``activeSessions``; the end user who is that
+    user only in the config of the bearer's session, as ``mySessions``. Decided by the
+    names alone, so the answer is the same whether or not they exist."""
+    if principal is not None and principal.end_user is not None:
+        me = principal.end_user
+        if (me.product, me.env, me.session.identifier) == (product, env, identifier):
+            return me.tag
+        raise Forbidden("this operation needs the session token of the user it names")
+    authorize(principal, Need.PRODUCT, product, env)
+    return None
+
+
+def may_read(principal: Principal | None, owner: SessionOwner) -> bool:
+    """Whether ``principal`` may read a session of ``owner`` (``authorize_user``)."""
+    try:
+        tag = authorize_user(principal, owner.product, owner.env, owner.identifier)
+    except (Unauthenticated, Forbidden):
+        return False
+    return tag is None or tag == owner.tag
 
 
 class Access:

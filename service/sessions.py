@@ -24,6 +24,7 @@ from service.clock import Clock
 from service.crypto import constant_time_equal
 from service.details import PLAIN_PREFIX, DetailsCipher, UnreadableDetails
 from service.errors import (
+    EnvNotFound,
     InvalidInput,
     RefreshTokenExpired,
     RefreshTokenInvalid,
@@ -92,6 +93,19 @@ class ListedSession:
 
 
 @dataclass(frozen=True, slots=True)
+class SessionOwner:
+    """Whose a session is: the user ``identifier`` names in ``product``'s ``env``, and
+    the session config (``tag``) it was minted under. An identifier alone names nobody:
+    it is the selector's value, so the same one (a user id, an email) can be a user of
+    several products and envs."""
+
+    product: str
+    env: str
+    tag: str
+    identifier: str
+
+
+@dataclass(frozen=True, slots=True)
 class SessionPage:
     """One page of a keyset-paginated session listing."""
 
@@ -125,6 +139,14 @@ def _parse_cursor(cursor: str) -> tuple[float, str]:
     ):
         raise InvalidInput("after is not a cursor from this listing", field="after")
     return float(value[0]), value[1]
+
+
+def _page_bounds(first: int | None, after: str | None) -> tuple[int, tuple[float, str] | None]:
+    """The page size and the key to list after, from a listing's arguments."""
+    limit = DEFAULT_PAGE_SIZE if first is None else first
+    if not 1 <= limit <= MAX_PAGE_SIZE:
+        raise InvalidInput(f"first must be between 1 and {MAX_PAGE_SIZE}", field="first")
+    return limit, None if after is None else _parse_cursor(after)
 
 
 def _log_unreadable(session_id: str) -> None:
@@ -470,21 +492,74 @@ class Sessions:
         after: str | None = None,
     ) -> SessionPage:
         """Live sessions, newest first, keyset-paginated."""
-        limit = DEFAULT_PAGE_SIZE if first is None else first
-        if not 1 <= limit <= MAX_PAGE_SIZE:
-            raise InvalidInput(f"first must be between 1 and {MAX_PAGE_SIZE}", field="first")
-        key = None if after is None else _parse_cursor(after)
+        limit, key = _page_bounds(first, after)
         if identifier is not None:
             text(identifier, "identifier")
         _, config = await self._catalog.scope(product, env, tag)
         now = self._clock.now()
         rows = await self._store.list_sessions(config.id, env, identifier, now, key, limit + 1)
         total = await self._store.count_sessions(config.id, env, identifier, now)
+        return self._page(rows, limit, total)
+
+    async def of_user(
+        self,
+        product: str,
+        env: str,
+        identifier: str,
+        *,
+        tag: str | None = None,
+        first: int | None = None,
+        after: str | None = None,
+    ) -> SessionPage:
+        """The live sessions of the user ``identifier`` names in ``product``'s ``env``,
+        of every session config of the product (or of ``tag``'s only), newest first,
+        keyset-paginated as ``active`` (whose cursors they share). One listing per
+        config, merged: a product has a handful of configs."""
+        limit, key = _page_bounds(first, after)
+        text(identifier, "identifier")
+        product_rec = await self._catalog.product(product)
+        if env not in product_rec.envs:
+            raise EnvNotFound(f"environment {env!r} does not exist", field="env")
+        now = self._clock.now()
+        rows: list[SessionRecord] = []
+        total = 0
+        for config in await self._store.list_configs(product_rec.id):
+            if tag is not None and config.tag != tag:
+                continue
+            rows += await self._store.list_sessions(config.id, env, identifier, now, key, limit + 1)
+            total += await self._store.count_sessions(config.id, env, identifier, now)
+        # The stores order by (started_at, id) bytewise, as Python compares them.
+        rows.sort(key=lambda row: (row.started_at, row.id), reverse=True)
+        return self._page(rows, limit, total)
+
+    def _page(self, rows: list[SessionRecord], limit: int, total: int) -> SessionPage:
+        """The page of ``limit`` sessions from ``rows`` (up to one more, newest first)."""
         return SessionPage(
             sessions=[ListedSession(row, self._open_listed(row)) for row in rows[:limit]],
             has_next_page=len(rows) > limit,
             total_count=total,
         )
+
+    async def find(
+        self, session_id: str, *, visible: Callable[[SessionOwner], bool]
+    ) -> ListedSession | None:
+        """The session ``session_id``, live or ended, with its details opened (``None``
+        if they do not open), or ``None`` when there is none or ``visible`` refuses its
+        owner: the same answer, so a caller who may not see a session cannot tell
+        whether it exists. Its details are opened only once it is visible."""
+        if not SESSION_ID.fullmatch(session_id):
+            return None  # no session has such an id
+        record = await self._store.get_session(session_id)
+        if record is None:
+            return None
+        product = await self._store.get_product_by_id(record.product_id)
+        configs = [] if product is None else await self._store.list_configs(product.id)
+        config = next((c for c in configs if c.id == record.config_id), None)
+        if product is None or config is None:
+            return None  # deleted meanwhile: the session goes with them
+        if not visible(SessionOwner(product.tag, record.env, config.tag, record.identifier)):
+            return None
+        return ListedSession(record, self._open_listed(record))
 
     def _open_listed(self, row: SessionRecord) -> Any:
         # One altered row must not take the whole listing down, nor hide a live session

@@ -119,6 +119,12 @@ def variables(name: str, w: World) -> dict[str, Any]:
         "MySessions": {},
         "Logout": {},
         "LogoutOtherSessions": {},
+        "Entities": {
+            "representations": [
+                {"__typename": "Session", "id": w.session_id},
+                {"__typename": "SessionUser", "product": "shop", "env": "prd", "identifier": "u1"},
+            ]
+        },
     }
     return by_operation[name]
 
@@ -145,6 +151,8 @@ MATRIX: dict[str, dict[str, str | None]] = {
     "MySessions": END_USER,
     "Logout": END_USER,
     "LogoutOtherSessions": END_USER,
+    # A session out of scope is null (tests/api/test_entities.py); the user is FORBIDDEN.
+    "Entities": {**PRODUCT_ENV, "end-user": None},
 }
 CASES = [(op, who, code) for op, row in MATRIX.items() for who, code in row.items()]
 
@@ -159,7 +167,7 @@ async def test_access_matrix(world: World, name: str, who: str, expected: str | 
 
 def test_access_matrix_covers_every_root_field() -> None:
     root_fields = {
-        to_camel_case(f.name)
+        f.graphql_name or to_camel_case(f.name)
         for root in (Query, Mutation)
         for f in root.__strawberry_definition__.fields  # type: ignore[union-attr]
     }

@@ -53,6 +53,12 @@ async def run_everything(api: Api, clock: FrozenClock) -> list[str]:
     secrets += [rotated["token"], rotated["refreshToken"]]
     await api.op("CurrentSession", key=rotated["token"])
     await api.op("MySessions", key=rotated["token"])
+    representations = [
+        {"__typename": "Session", "id": tokens["sessionId"]},
+        {"__typename": "SessionUser", "product": "shop", "env": "prd", "identifier": "u1"},
+    ]
+    await api.op("Entities", key=product_key, representations=representations)
+    await api.op("Entities", key=rotated["token"], representations=representations)
     clock.advance(60)
     # Theft: the spent refresh token again, after the grace window.
     await api.op(

@@ -150,6 +150,8 @@ def refused(body: dict[str, Any]) -> bool:
 INTROSPECTION = {
     "schema": "{ __schema { types { name } } }",
     "type": '{ __type(name: "Query") { name fields { name } } }',
+    # Federation's: the subgraph SDL is the whole schema.
+    "service": "{ _service { sdl } }",
 }
 
 

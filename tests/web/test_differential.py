@@ -271,6 +271,28 @@ def endings() -> Iterator[Step]:
         keep={"revoked": "createSession.sessionId"},
     )
     yield op(
+        "Entities",
+        lambda world: {
+            "representations": [
+                {"__typename": "Session", "id": world["revoked"]},
+                {"__typename": "Session", "id": "missing"},
+                {"__typename": "SessionUser", "product": "shop", "env": "prd", "identifier": "u2"},
+            ],
+            "first": 5,
+        },
+        caller="product",
+    )
+    yield op(
+        "Entities",
+        {
+            "representations": [
+                {"__typename": "SessionUser", "product": "other", "env": "prd", "identifier": "u2"}
+            ]
+        },
+        caller="product",
+        id="entity-outside-the-key",
+    )
+    yield op(
         "RevokeSession",
         lambda world: {"input": {**SCOPE, "sessionId": world["revoked"]}},
         caller="product",
