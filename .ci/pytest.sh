@@ -2,7 +2,8 @@
 # `make test`'s test step: pytest, with the PostgreSQL half of the suite whenever it can
 # run. A given TESSERA_TEST_DATABASE_URL is used as is; otherwise, if the PostgreSQL
 # server binaries exist, a throwaway cluster is started for this run and stopped after.
-# Without either, the PostgreSQL tests are skipped, loudly; under CI=true they fail.
+# Without either, the PostgreSQL tests are skipped, loudly; under CI=true they fail. The
+# GraphiQL browser test likewise, without Debian's chromium.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 pytest="${1:-.venv/bin/pytest}"
@@ -20,5 +21,9 @@ if [ -z "${TESSERA_TEST_DATABASE_URL:-}" ]; then
         echo "make test: no PostgreSQL found; the PostgreSQL half of the suite is SKIPPED" >&2
         echo "           (install postgresql or set TESSERA_TEST_DATABASE_URL)" >&2
     fi
+fi
+if [ "${CI:-}" != "true" ] && ! command -v chromium >/dev/null 2>&1; then
+    echo "make test: no chromium found; the GraphiQL browser test is SKIPPED" >&2
+    echo "           (apt-get install chromium)" >&2
 fi
 "$pytest" "$@"
