@@ -2,7 +2,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint typecheck migrate clean bench node-packages
+.PHONY: install run test lint typecheck migrate clean bench node-packages graphiql-assets graphiql-assets-check
 
 install: $(STAMP)
 
@@ -37,6 +37,14 @@ test: install lint typecheck node-packages
 # Quick run: BENCH_DURATION=3s BENCH_ROUNDS=1 BENCH_GROWTH=10000 make bench
 bench: install
 	$(PY) -m bench
+
+# GraphiQL's pinned files, fetched again from npm (web/static/graphiql/README.md): after
+# a version change in web/static/graphiql/assets.json, or to check the vendored ones.
+graphiql-assets: install
+	$(PY) scripts/vendor_graphiql.py
+
+graphiql-assets-check: install
+	$(PY) scripts/vendor_graphiql.py --check
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache tests/node_modules tests/.node

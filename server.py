@@ -25,6 +25,8 @@ from service import logs
 from service.errors import StartupError
 from service.settings import Settings, load_settings
 from service.tessera import Tessera
+from web.assets import PATH as ASSETS_PATH
+from web.assets import assets
 from web.bodylimit import BodyLimit
 from web.contenttype import JsonOnly
 from web.endpoint import GraphQLEndpoint
@@ -89,6 +91,8 @@ def create_app(settings: Settings, *, tessera: Tessera | None = None) -> Starlet
             ),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
+            # GraphiQL's files, only where GraphiQL is served.
+            *([] if settings.production else [Route(ASSETS_PATH, assets().handle)]),
         ],
         lifespan=lifespan,
     )

@@ -24,7 +24,6 @@ service/logs.py: service/ must not import anything from here."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import MISSING, dataclass
 from functools import cache
@@ -34,7 +33,6 @@ import strawberry
 from graphql import DocumentNode, GraphQLError, GraphQLSchema
 from strawberry.exceptions import MissingQueryError
 from strawberry.http import process_result
-from strawberry.http.ides import get_graphql_ide_html
 from strawberry.relay.types import GlobalID
 from strawberry.scalars import is_scalar
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
@@ -48,7 +46,6 @@ __all__ = [
     "REQUEST_ERRORS",
     "CachedNameConverter",
     "UnknownOperation",
-    "graphiql_page",
     "graphql_schema",
     "http_refusal",
     "plan_inputs",
@@ -217,25 +214,3 @@ def http_refusal(exc: Exception, method: str) -> tuple[str, str]:
         text = exc.as_http_error_reason(method)
         return text, text
     return "No GraphQL query found in the request", "No GraphQL query found in the request"
-
-
-# The GraphiQL page (web/graphiql.py) ---------------------------------------------------
-#
-# Replaces nothing: Strawberry's own page, with two places of its template text
-# (strawberry/static/graphiql.html) edited so that it opens on an example and a headers
-# template. Gain: the seed's example runs as soon as the page opens
-# (tests/api/test_probes.py checks it is there).
-
-
-def graphiql_page(example: str, headers: Mapping[str, str]) -> str:
-    """Strawberry's GraphiQL page opening on the document ``example``, with ``headers``
-    as the headers editor's template."""
-    html = get_graphql_ide_html("graphiql")
-    start = html.index("const EXAMPLE_QUERY = `")
-    end = html.index("`;", start) + 2
-    html = html[:start] + f"const EXAMPLE_QUERY = {json.dumps(example)};" + html[end:]
-    template = json.dumps(json.dumps(dict(headers)))
-    return html.replace(
-        "React.useState(parameters.headers)",
-        f"React.useState(parameters.headers || {template})",
-    )

@@ -18,7 +18,7 @@ from schema.engine import REQUEST_ERRORS, http_refusal, response_payload
 from schema.persisted import query_text
 from service.errors import DocumentRefused, RequestErrorCode
 from web.envelope import BadRequest, operation
-from web.graphiql import graphiql_html
+from web.graphiql import PAGE_HEADERS, graphiql_html
 from web.refusals import bad_request, refusal
 
 log = logging.getLogger("tessera")
@@ -49,7 +49,7 @@ class GraphQLEndpoint:
     async def handle(self, request: Request) -> Response:
         if request.method != "POST":
             if self._ide_html is not None and "text/html" in request.headers.get("accept", ""):
-                return HTMLResponse(self._ide_html)
+                return HTMLResponse(self._ide_html, headers=PAGE_HEADERS)
             reason = "Send GraphQL operations as POST application/json"
             return refusal(request.scope, 405, reason, headers={"allow": "POST"})
         try:
