@@ -10,6 +10,7 @@ from schema import audit
 from schema.context import client_ip
 from service.errors import RequestErrorCode
 from service.settings import Settings
+from web.media import Media
 
 
 def refusal(
@@ -26,13 +27,15 @@ def refusal(
     return PlainTextResponse(text or reason, status, headers)
 
 
-def bad_request(scope: Scope, reason: str, *, text: str | None = None) -> Response:
-    """A 400 for a POST to /graphql that no operation ran for, as a GraphQL response:
-    one error, coded ``BAD_REQUEST``, which GraphQL clients and gateways read as such.
-    With its audit line, as ``refusal``."""
+def bad_request(
+    scope: Scope, reason: str, *, text: str | None = None, media: Media = Media.JSON
+) -> Response:
+    """A 400 for a POST to /graphql that no operation ran for, as a GraphQL response in
+    ``media``: one error, coded ``BAD_REQUEST``, which GraphQL clients and gateways read
+    as such. With its audit line, as ``refusal``."""
     _audit_refused(scope, 400, reason)
     error = {"message": text or reason, "extensions": {"code": RequestErrorCode.BAD_REQUEST}}
-    return JSONResponse({"errors": [error]}, 400)
+    return JSONResponse({"errors": [error]}, 400, media_type=media.content_type)
 
 
 def _audit_refused(scope: Scope, status: int, reason: str) -> None:
