@@ -19,6 +19,7 @@ from schema.persisted import query_text
 from service.errors import DocumentRefused, RequestErrorCode
 from web.envelope import BadRequest, operation
 from web.graphiql import PAGE_HEADERS, graphiql_html
+from web.media import NOT_ACCEPTABLE, Media, negotiate, request_error_status
 from web.refusals import bad_request, refusal
 
 log = logging.getLogger("tessera")
@@ -52,6 +53,9 @@ class GraphQLEndpoint:
                 return HTMLResponse(self._ide_html, headers=PAGE_HEADERS)
             reason = "Send GraphQL operations as POST application/json"
             return refusal(request.scope, 405, reason, headers={"allow": "POST"})
+        media = negotiate(", ".join(request.headers.getlist("accept")) or None)
+        if media is None:
+            return refusal(request.scope, 406, NOT_ACCEPTABLE)
         try:
             requested = operation(await request.body())
             context = Context(request.app.state.tessera, request)
@@ -67,21 +71,39 @@ class GraphQLEndpoint:
                 operation_extensions=requested.extensions,
             )
         except BadRequest as exc:
-            return bad_request(request.scope, str(exc))
+            return bad_request(request.scope, str(exc), media=media)
         except DocumentRefused as exc:
-            return bad_request(request.scope, exc.message, code=exc.code, status=_STATUS[exc.code])
+            return bad_request(
+                request.scope,
+                exc.message,
+                code=exc.code,
+                status=_STATUS[exc.code],
+                media=media,
+            )
         except REQUEST_ERRORS as exc:
             # The answer may quote the operation name; the log line never does.
             reason, text = http_refusal(exc, "POST")
-            return bad_request(request.scope, reason, text=text)
-        return Response(_response_body(result), media_type="application/json")
+            return bad_request(request.scope, reason, text=text, media=media)
+        return _response(result, media)
 
 
-def _response_body(result: ExecutionResult) -> str:
-    """The result as JSON, which it always is: a non-finite number (only a row stored
+def _response(result: ExecutionResult, media: Media) -> Response:
+    """The result in ``media``, with the status that goes with it there
+    (web/media.py)."""
+    payload = response_payload(result)
+    status = 200
+    if media is Media.GRAPHQL_RESPONSE:
+        refused = request_error_status(result.data, result.errors)
+        if refused is not None:
+            status = refused
+            del payload["data"]  # nothing was executed
+    return Response(_response_body(payload), status, media_type=media.content_type)
+
+
+def _response_body(payload: Any) -> str:
+    """The payload as JSON, which it always is: a non-finite number (only a row stored
     before the edge refused them can hold one) is answered as null rather than as the
     ``NaN`` no JSON parser reads, so one such row cannot break a whole listing."""
-    payload = response_payload(result)
     try:
         return json.dumps(payload, separators=(",", ":"), allow_nan=False)
     except ValueError:

@@ -10,6 +10,7 @@ from schema import audit
 from schema.context import client_ip
 from service.errors import RequestErrorCode
 from service.settings import Settings
+from web.media import Media
 
 
 def refusal(
@@ -33,13 +34,14 @@ def bad_request(
     text: str | None = None,
     code: RequestErrorCode = RequestErrorCode.BAD_REQUEST,
     status: int = 400,
+    media: Media = Media.JSON,
 ) -> Response:
-    """A 400 for a POST to /graphql that no operation ran for, as a GraphQL response:
-    one error, coded ``BAD_REQUEST`` (or ``code``), which GraphQL clients and gateways
-    read as such. With its audit line, as ``refusal``."""
+    """A 400 for a POST to /graphql that no operation ran for, as a GraphQL response in
+    ``media``: one error, coded ``BAD_REQUEST`` (or ``code``), which GraphQL clients and
+    gateways read as such. With its audit line, as ``refusal``."""
     _audit_refused(scope, status, reason)
     error = {"message": text or reason, "extensions": {"code": code}}
-    return JSONResponse({"errors": [error]}, status)
+    return JSONResponse({"errors": [error]}, status, media_type=media.content_type)
 
 
 def _audit_refused(scope: Scope, status: int, reason: str) -> None:

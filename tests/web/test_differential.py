@@ -21,8 +21,19 @@ have the same status, content type and bytes, once the values that are random by
 (tokens, refresh tokens, ids, keys, cursors) are replaced by placeholders numbered by
 first appearance: where one world repeats a value, the other must repeat its own.
 
-Two differences are deliberate, and asserted as such:
+Tessera's world is run twice: with ``Accept: */*`` (what httpx and browsers' fetch send;
+Strawberry's world always gets that), and with Apollo Client 4's
+``Accept: application/graphql-response+json, application/json;q=0.9``, which Strawberry's
+view does not negotiate: it answers ``application/json`` to both.
 
+The differences are deliberate, and asserted as such:
+
+- Tessera says its JSON is UTF-8: ``application/json; charset=utf-8`` where Strawberry's
+  view says ``application/json`` (GraphQL over HTTP: the server SHOULD state the
+  encoding);
+- under ``application/graphql-response+json`` Tessera answers in that media type, and a
+  request error (data null, every error coded as a parse, validation, limit or variable
+  failure) is a 400 without ``data``; every other answer is Strawberry's, in that type;
 - where Strawberry's view refuses a request with a plain-text 400, Tessera answers the
   very same text as a GraphQL response: one error, coded ``BAD_REQUEST``;
 - a request whose envelope is not one operation as JSON that obeys the edge rule, or a
@@ -38,7 +49,7 @@ import hashlib
 import json
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -65,6 +76,14 @@ from tests.operations import OPERATIONS, operation
 SCOPE = {"product": "shop", "env": "prd", "tag": "web"}
 VOLATILE = frozenset({"token", "refreshToken", "sessionId", "id", "key", "cursor", "endCursor"})
 BAD_KEY = "tsk_" + "x" * 43
+JSON = "application/json"
+GRAPHQL_RESPONSE = "application/graphql-response+json"
+# What each world sends; Strawberry's world the first.
+ACCEPT = {JSON: "*/*", GRAPHQL_RESPONSE: f"{GRAPHQL_RESPONSE}, {JSON};q=0.9"}
+# The codes of errors raised before anything executes (README: "The API").
+REQUEST_ERROR_CODES = frozenset(
+    {"GRAPHQL_PARSE_FAILED", "GRAPHQL_VALIDATION_FAILED", "BAD_USER_INPUT", "BAD_REQUEST"}
+)
 # Requests Tessera refuses in its own words (see the module's docstring).
 TESSERAS_OWN = frozenset(
     {
@@ -422,8 +441,10 @@ async def app_of(world: str, settings: Settings, clock: FrozenClock) -> AsyncIte
         await tessera.close()
 
 
-async def answers(world: str, settings: Settings, admin_key: str) -> list[Answer]:
-    """Every step's answer in a fresh ``world``."""
+async def answers(
+    world: str, settings: Settings, admin_key: str, accept: str = ACCEPT[JSON]
+) -> list[Answer]:
+    """Every step's answer in a fresh ``world``, each request sending ``accept``."""
     clock = FrozenClock()
     placeholders = Placeholders()
     keys: World = {"admin": admin_key, "bad": BAD_KEY}
@@ -434,7 +455,9 @@ async def answers(world: str, settings: Settings, admin_key: str) -> list[Answer
             for step in steps(settings):
                 clock.advance(1)
                 key = keys.get("token" if step.caller == "user" else step.caller)
-                headers = {"authorization": f"Bearer {key}"} if key else {}
+                headers = {"accept": accept}
+                if key:
+                    headers["authorization"] = f"Bearer {key}"
                 if step.content is not None:
                     headers["content-type"] = "application/json"
                     response = await client.post("/graphql", content=step.content, headers=headers)
@@ -444,7 +467,7 @@ async def answers(world: str, settings: Settings, admin_key: str) -> list[Answer
                     )
                 content_type = response.headers.get("content-type", "")
                 text = response.text
-                if content_type.startswith("application/json"):
+                if _media(content_type) in ACCEPT:
                     body = response.json()
                     placeholders.collect(body)
                     text = placeholders.replaced(text)
@@ -456,22 +479,43 @@ async def answers(world: str, settings: Settings, admin_key: str) -> list[Answer
     return found
 
 
+def _media(content_type: str) -> str:
+    return content_type.split(";")[0].strip()
+
+
 def _json(answer: Answer) -> Any:
-    return json.loads(answer.body) if answer.content_type == "application/json" else None
+    return json.loads(answer.body) if _media(answer.content_type) in ACCEPT else None
 
 
-def differences(step: Step, tessera: Answer, strawberry: Answer) -> str | None:
-    """What is wrong with Tessera's answer to ``step``, Strawberry's being ``strawberry``
-    (nothing: ``None``)."""
+def is_request_error(body: Any) -> bool:
+    """Whether a GraphQL response reports a request error: nothing was executed."""
+    if not isinstance(body, dict) or body.get("data") is not None or not body.get("errors"):
+        return False
+    return all(e["extensions"]["code"] in REQUEST_ERROR_CODES for e in body["errors"])
+
+
+def differences(step: Step, tessera: Answer, strawberry: Answer, media: str = JSON) -> str | None:
+    """What is wrong with Tessera's answer to ``step`` in ``media``, Strawberry's being
+    ``strawberry`` (nothing: ``None``)."""
+    content_type = f"{media}; charset=utf-8"
     if step.id in TESSERAS_OWN:
         body = _json(tessera) if tessera.status == 400 else None
         codes = [e["extensions"]["code"] for e in body["errors"]] if body else []
-        return None if codes == ["BAD_REQUEST"] else f"not Tessera's own 400: {tessera}"
+        own = codes == ["BAD_REQUEST"] and tessera.content_type == content_type
+        return None if own else f"not Tessera's own 400: {tessera}"
     if strawberry.status == 400 and strawberry.content_type.startswith("text/plain"):
         error = {"message": strawberry.body, "extensions": {"code": "BAD_REQUEST"}}
         same = tessera.status == 400 and _json(tessera) == {"errors": [error]}
+        same = same and tessera.content_type == content_type
         return None if same else f"{tessera} for Strawberry's 400 {strawberry}"
-    return None if tessera == strawberry else f"tessera {tessera}\nstrawberry {strawberry}"
+    expected = strawberry
+    if strawberry.content_type == JSON:
+        expected = replace(strawberry, content_type=content_type)
+        body = _json(strawberry)
+        if media == GRAPHQL_RESPONSE and is_request_error(body):
+            del body["data"]
+            expected = replace(expected, status=400, body=json.dumps(body, separators=(",", ":")))
+    return None if tessera == expected else f"tessera {tessera}\nstrawberry {strawberry}"
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -494,27 +538,35 @@ async def test_endpoint_answers_as_strawberrys_view(
     admin_key = common.admin_key.get_secret_value()
     master_key = common.master_key.get_secret_value()
 
-    async def world(name: str) -> tuple[Settings, list[Answer]]:
+    async def world(name: str, media: str = JSON) -> tuple[Settings, list[Answer]]:
         url = await fresh_url(database, tmp_path / f"{name}.db")
         settings = make_settings(
             tmp_path / name, mode=mode, admin_key=admin_key, master_key=master_key, database_url=url
         )
-        return settings, await answers(name, settings, admin_key)
+        return settings, await answers(name, settings, admin_key, ACCEPT[media])
 
     settings, tessera = await world("tessera")
+    _, tessera_graphql_response = await world("tessera-graphql-response", GRAPHQL_RESPONSE)
     with monkeypatch.context() as stock:
         stock_strawberry(stock)
         _, strawberry = await world("strawberry")
 
     run = steps(settings)
     assert len(tessera) == len(strawberry) == len(run) == len({s.id for s in run})
-    found = {
-        step.id: problem
-        for step, ours, theirs in zip(run, tessera, strawberry, strict=True)
-        if (problem := differences(step, ours, theirs)) is not None
-    }
-    shown = "\n\n".join(f"{k}:\n{v}" for k, v in list(found.items())[:10])
-    assert found == {}, f"{len(found)} of {len(run)} answers differ; the first:\n\n{shown}"
+    for media, ours in ((JSON, tessera), (GRAPHQL_RESPONSE, tessera_graphql_response)):
+        found = {
+            step.id: problem
+            for step, answer, theirs in zip(run, ours, strawberry, strict=True)
+            if (problem := differences(step, answer, theirs, media)) is not None
+        }
+        shown = "\n\n".join(f"{k}:\n{v}" for k, v in list(found.items())[:10])
+        assert found == {}, (
+            f"in {media}, {len(found)} of {len(run)} answers differ; the first:\n\n{shown}"
+        )
+    # Under application/graphql-response+json the request errors were answered with 400s.
+    refused = [a.status for a, s in zip(tessera_graphql_response, strawberry, strict=True)
+               if is_request_error(_json(s))]  # fmt: skip
+    assert refused and set(refused) == {400}
 
 
 def test_differential_runs_every_documented_operation() -> None:
