@@ -59,9 +59,11 @@ def create_app(settings: Settings, *, tessera: Tessera | None = None) -> Starlet
         sweeper = asyncio.create_task(
             app.state.tessera.sweeper.run(settings.sweep_interval_seconds)
         )
+        counting = asyncio.create_task(app.state.tessera.verification_counts.run())
         try:
             yield
         finally:
+            counting.cancel()
             sweeper.cancel()
             await app.state.tessera.close()
 

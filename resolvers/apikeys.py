@@ -12,13 +12,15 @@ from schema.context import Info
 
 async def create_api_key(info: Info, input: CreateApiKeyInput) -> CreateApiKeyResult:
     key, record = await info.context.tessera.access.create_api_key(
-        input.product, input.envs, input.name
+        input.product, input.envs, input.name, origin=info.context.origin()
     )
     return CreatedApiKey(key=key, api_key=ApiKey.of(record))
 
 
 async def revoke_api_key(info: Info, id: str) -> RevokeApiKeyResult:
-    return ApiKey.of(await info.context.tessera.access.revoke_api_key(id))
+    return ApiKey.of(
+        await info.context.tessera.access.revoke_api_key(id, origin=info.context.origin())
+    )
 
 
 async def api_keys(info: Info, product: str | None = None) -> list[ApiKey]:

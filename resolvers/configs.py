@@ -12,13 +12,15 @@ from schema.context import Info
 
 
 async def create_session_config(info: Info, input: CreateSessionConfigInput) -> SessionConfigResult:
-    record = await info.context.tessera.catalog.create_config(input.product, input.spec())
+    record = await info.context.tessera.catalog.create_config(
+        input.product, input.spec(), origin=info.context.origin()
+    )
     return SessionConfig.of(input.product, record)
 
 
 async def update_session_config(info: Info, input: UpdateSessionConfigInput) -> SessionConfigResult:
     record = await info.context.tessera.catalog.update_config(
-        input.product, input.tag, input.patch()
+        input.product, input.tag, input.patch(), origin=info.context.origin()
     )
     return SessionConfig.of(input.product, record)
 
@@ -26,7 +28,9 @@ async def update_session_config(info: Info, input: UpdateSessionConfigInput) -> 
 async def delete_session_config(
     info: Info, input: DeleteSessionConfigInput
 ) -> DeleteSessionConfigResult:
-    record = await info.context.tessera.catalog.delete_config(input.product, input.tag)
+    record = await info.context.tessera.catalog.delete_config(
+        input.product, input.tag, origin=info.context.origin()
+    )
     return SessionConfig.of(input.product, record)
 
 

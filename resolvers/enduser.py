@@ -5,6 +5,7 @@ from __future__ import annotations
 from schema.context import Info
 from schema.sessions import RevokedSessions, Session, SessionConnection
 from service.access import EndUser
+from service.events import RevocationCause
 
 
 async def _me(info: Info) -> EndUser:
@@ -33,7 +34,12 @@ async def my_sessions(
 async def logout(info: Info) -> RevokedSessions:
     me = await _me(info)
     count = await info.context.tessera.sessions.revoke(
-        me.product, me.env, me.tag, session_id=me.session.id
+        me.product,
+        me.env,
+        me.tag,
+        session_id=me.session.id,
+        origin=info.context.origin(),
+        cause=RevocationCause.END_USER,
     )
     return RevokedSessions(count=count)
 
@@ -41,6 +47,11 @@ async def logout(info: Info) -> RevokedSessions:
 async def logout_other_sessions(info: Info) -> RevokedSessions:
     me = await _me(info)
     count = await info.context.tessera.sessions.revoke_others(
-        me.product, me.env, me.tag, me.session.identifier, keep=me.session.id
+        me.product,
+        me.env,
+        me.tag,
+        me.session.identifier,
+        keep=me.session.id,
+        origin=info.context.origin(),
     )
     return RevokedSessions(count=count)

@@ -6,7 +6,10 @@ from schema.products import CreateProductInput, CreateProductResult, Product
 
 async def create_product(info: Info, input: CreateProductInput) -> CreateProductResult:
     catalog = info.context.tessera.catalog
-    return Product.of(await catalog.create_product(input.tag, input.name, input.envs))
+    record = await catalog.create_product(
+        input.tag, input.name, input.envs, origin=info.context.origin()
+    )
+    return Product.of(record)
 
 
 async def products(info: Info) -> list[Product]:

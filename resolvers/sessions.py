@@ -18,7 +18,12 @@ from schema.sessions import (
 
 async def create_session(info: Info, input: CreateSessionInput) -> CreateSessionResult:
     issued = await info.context.tessera.sessions.create(
-        input.product, input.env, input.tag, input.data.user_id, input.data.details
+        input.product,
+        input.env,
+        input.tag,
+        input.data.user_id,
+        input.data.details,
+        origin=info.context.origin(),
     )
     return SessionTokens.of(issued)
 
@@ -42,6 +47,7 @@ async def refresh_session(info: Info, input: RefreshSessionInput) -> RefreshSess
         input.tag,
         input.refresh_token,
         on_forgery=info.context.count_failed_token,
+        origin=info.context.origin(),
     )
     return SessionTokens.of(issued)
 
@@ -53,6 +59,7 @@ async def revoke_session(info: Info, input: RevokeSessionInput) -> RevokeSession
         input.tag,
         session_id=input.session_id,
         identifier=input.identifier,
+        origin=info.context.origin(),
     )
     return RevokedSessions(count=count)
 

@@ -16,6 +16,7 @@ from strawberry.types.info import Info as _Info
 from service.access import Principal, is_api_key
 from service.documents import Document
 from service.errors import CredentialEnded, RateLimited, Unauthenticated
+from service.events import Origin
 from service.ratelimit import Bucket
 from service.tessera import Tessera
 
@@ -130,6 +131,18 @@ class Context:
             return await self.principal()
         except Exception:  # the fields that need the caller report it
             return None
+
+    def origin(self) -> Origin:
+        """Who makes this request's changes, for their events: the caller authenticated
+        so far (the root field's access check has run by then), the client's address
+        and its user agent."""
+        caller = self._caller
+        actor = None
+        if caller is not None and caller.done() and not caller.cancelled():
+            principal = None if caller.exception() is not None else caller.result()
+            actor = None if principal is None else principal.label
+        user_agent = self.request.headers.get("user-agent")
+        return Origin.of_request(actor, self.client_ip, user_agent)
 
     def count_failed_token(self) -> None:
         """Count a malformed or forged token (or refresh token) this request presented:

@@ -17,12 +17,13 @@ from service.catalog import Catalog
 from service.clock import Clock
 from service.crypto import constant_time_equal, sha256
 from service.errors import CredentialEnded, Forbidden, InvalidInput, NotFound, Unauthenticated
+from service.events import SYSTEM, EventType, Origin, event
 from service.sessions import SessionOwner, Sessions
 from service.settings import API_KEY_PREFIX
 from service.tokens import Reason
 from service.validation import name as valid_name
 from service.validation import slug, text
-from store import ApiKeyRecord, SessionRecord, Store
+from store import ApiKeyRecord, ProductRecord, SessionRecord, Store
 
 ENV_ADMIN_KEY_ID = "env-admin"
 # lastUsedAt is written at most this often per key, so authentication stays a read.
@@ -205,8 +206,13 @@ class Access:
         return Principal(kind="product", key_id=record.id, product=record.product, envs=record.envs)
 
     async def _insert_key(
-        self, key_name: str, product_id: int | None, envs: tuple[str, ...] | None
+        self,
+        key_name: str,
+        product: ProductRecord | None,
+        envs: tuple[str, ...] | None,
+        origin: Origin,
     ) -> tuple[str, ApiKeyRecord]:
+        product_id = None if product is None else product.id
         key = generate_api_key()
         record = ApiKeyRecord(
             id="key_" + secrets.token_urlsafe(9),
@@ -219,17 +225,26 @@ class Access:
             last_used_at=None,
             revoked_at=None,
         )
-        await self._store.insert_api_key(record)
+        created = event(
+            EventType.API_KEY_CREATED,
+            record.created_at,
+            origin,
+            None if product is None else product.tag,
+            subject=record.id,
+        )
+        await self._store.insert_api_key(record, event=created)
         stored = await self._store.get_api_key(record.id)
         assert stored is not None
         return key, stored
 
-    async def create_admin_key(self, key_name: str) -> tuple[str, ApiKeyRecord]:
+    async def create_admin_key(
+        self, key_name: str, *, origin: Origin = SYSTEM
+    ) -> tuple[str, ApiKeyRecord]:
         """Create an admin key; the plaintext is returned here only, its hash is kept."""
-        return await self._insert_key(valid_name(key_name, "name"), None, None)
+        return await self._insert_key(valid_name(key_name, "name"), None, None, origin)
 
     async def create_api_key(
-        self, product: str, envs: list[str] | None, key_name: str
+        self, product: str, envs: list[str] | None, key_name: str, *, origin: Origin = SYSTEM
     ) -> tuple[str, ApiKeyRecord]:
         """Create a key scoped to one product and, optionally, some of its envs."""
         product_rec = await self._catalog.product(product)
@@ -244,19 +259,23 @@ class Access:
                         f"product {product!r} has no environment {env!r}", field=f"envs.{i}"
                     )
             env_tuple = tuple(dict.fromkeys(envs))
-        return await self._insert_key(valid_name(key_name, "name"), product_rec.id, env_tuple)
+        return await self._insert_key(valid_name(key_name, "name"), product_rec, env_tuple, origin)
 
     async def api_keys(self, product: str | None) -> list[ApiKeyRecord]:
         if product is None:
             return await self._store.list_api_keys(None)
         return await self._store.list_api_keys((await self._catalog.product(product)).id)
 
-    async def revoke_api_key(self, key_id: str) -> ApiKeyRecord:
+    async def revoke_api_key(self, key_id: str, *, origin: Origin = SYSTEM) -> ApiKeyRecord:
         """Revoke a key (idempotent); it fails on this instance's very next request,
         and on other instances' within a second (``service.cache``)."""
         text(key_id, "id")
-        await self._store.revoke_api_key(key_id, self._clock.now())
         record = await self._store.get_api_key(key_id)
+        if record is not None:
+            now = self._clock.now()
+            revoked = event(EventType.API_KEY_REVOKED, now, origin, record.product, subject=key_id)
+            await self._store.revoke_api_key(key_id, now, event=revoked)
+            record = await self._store.get_api_key(key_id)
         if record is None:
             raise NotFound(f"API key {key_id!r} does not exist", field="id")
         return record

@@ -20,6 +20,7 @@ from service.errors import (
     SchemaValidationFailed,
     SessionConfigNotFound,
 )
+from service.events import SYSTEM, EventType, Origin, event
 from service.jsonschemas import compiled
 from service.validation import name, slug, text
 from store import ConfigValues, Conflict, ProductRecord, SessionConfigRecord, Store
@@ -221,7 +222,12 @@ class Catalog:
 
     # Products ------------------------------------------------------------------------
     async def create_product(
-        self, tag: str, product_name: str, envs: list[str] | None = None
+        self,
+        tag: str,
+        product_name: str,
+        envs: list[str] | None = None,
+        *,
+        origin: Origin = SYSTEM,
     ) -> ProductRecord:
         """Create a product; its environments default to dev, staging and prd."""
         env_list = list(DEFAULT_ENVS) if envs is None else envs
@@ -231,9 +237,14 @@ class Catalog:
             slug(env, f"envs.{i}")
         if len(set(env_list)) != len(env_list):
             raise InvalidInput("envs must not repeat", field="envs")
+        now = self._clock.now()
         try:
             return await self._store.insert_product(
-                slug(tag, "tag"), name(product_name, "name"), tuple(env_list), self._clock.now()
+                slug(tag, "tag"),
+                name(product_name, "name"),
+                tuple(env_list),
+                now,
+                event=event(EventType.PRODUCT_CREATED, now, origin, tag),
             )
         except Conflict:
             raise AlreadyExists(f"product {tag!r} already exists", field="tag") from None
@@ -260,11 +271,15 @@ class Catalog:
         return await self._cache.product_by_id(product_id)
 
     # Session configs -----------------------------------------------------------------
-    async def create_config(self, product_tag: str, spec: ConfigSpec) -> SessionConfigRecord:
+    async def create_config(
+        self, product_tag: str, spec: ConfigSpec, *, origin: Origin = SYSTEM
+    ) -> SessionConfigRecord:
         product = await self.product(product_tag)
         values = _values(spec)
+        now = self._clock.now()
+        created = event(EventType.CONFIG_CREATED, now, origin, product.tag, tag=values.tag)
         try:
-            return await self._store.insert_config(product.id, values, self._clock.now())
+            return await self._store.insert_config(product.id, values, now, event=created)
         except Conflict:
             raise AlreadyExists(
                 f"session config {spec.tag!r} already exists", field="tag"
@@ -286,22 +301,31 @@ class Catalog:
         return await self._store.list_configs(product.id)
 
     async def update_config(
-        self, product_tag: str, tag: str, patch: ConfigPatch
+        self, product_tag: str, tag: str, patch: ConfigPatch, *, origin: Origin = SYSTEM
     ) -> SessionConfigRecord:
         current = await self.config(product_tag, tag)
         spec = _spec_of(current)
         changes = {k: getattr(patch, k) for k in _PATCHED if getattr(patch, k) is not None}
         changes.update({k.removeprefix("clear_"): None for k in _CLEARABLE if getattr(patch, k)})
         spec = replace(spec, **changes)
-        updated = await self._store.update_config(current.id, _values(spec), self._clock.now())
+        now = self._clock.now()
+        updated = await self._store.update_config(
+            current.id,
+            _values(spec),
+            now,
+            event=event(EventType.CONFIG_UPDATED, now, origin, product_tag, tag=tag),
+        )
         if updated is None:
             raise SessionConfigNotFound(f"session config {tag!r} does not exist", field="tag")
         return updated
 
-    async def delete_config(self, product_tag: str, tag: str) -> SessionConfigRecord:
+    async def delete_config(
+        self, product_tag: str, tag: str, *, origin: Origin = SYSTEM
+    ) -> SessionConfigRecord:
         """Delete a config and every session minted under it."""
         config = await self.config(product_tag, tag)
-        if not await self._store.delete_config(config.id):
+        deleted = event(EventType.CONFIG_DELETED, self._clock.now(), origin, product_tag, tag=tag)
+        if not await self._store.delete_config(config.id, event=deleted):
             raise SessionConfigNotFound(f"session config {tag!r} does not exist", field="tag")
         return config
 
@@ -331,7 +355,7 @@ class Catalog:
             return None
 
     async def resolve_for_create(
-        self, product_tag: str, env: str, tag: str
+        self, product_tag: str, env: str, tag: str, *, origin: Origin = SYSTEM
     ) -> tuple[ProductRecord, SessionConfigRecord]:
         """Product and config a new session belongs to; in development, missing ones
         are provisioned with defaults so the seed's examples run as written."""
@@ -345,10 +369,21 @@ class Catalog:
         product = await self._cache.product(product_tag)
         if product is None:
             envs = DEFAULT_ENVS if env in DEFAULT_ENVS else (*DEFAULT_ENVS, env)
-            product = await self._store.ensure_product(product_tag, product_tag, envs, now)
+            product = await self._store.ensure_product(
+                product_tag,
+                product_tag,
+                envs,
+                now,
+                event=event(EventType.PRODUCT_CREATED, now, origin, product_tag),
+            )
         if env not in product.envs:
             await self._store.ensure_env(product.id, env, now)
         config = await self._cache.config(product.id, tag)
         if config is None:
-            config = await self._store.ensure_config(product.id, _values(ConfigSpec(tag)), now)
+            config = await self._store.ensure_config(
+                product.id,
+                _values(ConfigSpec(tag)),
+                now,
+                event=event(EventType.CONFIG_CREATED, now, origin, product_tag, tag=tag),
+            )
         return product, config

@@ -1,5 +1,5 @@
 """Background removal of sessions past their absolute lifetime, so the store's size
-follows live sessions."""
+follows live sessions, and of events and verification counts past their retention."""
 
 from __future__ import annotations
 
@@ -13,11 +13,20 @@ log = logging.getLogger("tessera.housekeeping")
 
 
 class Sweeper:
-    def __init__(self, store: Store, clock: Clock, *, retention: float, batch_size: int) -> None:
+    def __init__(
+        self,
+        store: Store,
+        clock: Clock,
+        *,
+        retention: float,
+        batch_size: int,
+        event_retention: float | None = None,
+    ) -> None:
         self._store = store
         self._clock = clock
         self._retention = retention
         self._batch_size = batch_size
+        self._event_retention = event_retention
 
     async def sweep_once(self) -> int:
         """Delete every session whose absolute lifetime ended more than the retention
@@ -26,10 +35,29 @@ class Sweeper:
         deleted = 0
         while True:
             cutoff = self._clock.now() - self._retention
-            n = await self._store.delete_expired_sessions(cutoff, self._batch_size)
+            n = await self._store.delete_expired_sessions(
+                cutoff, self._batch_size, at=self._clock.now()
+            )
             deleted += n
             if n < self._batch_size:
-                return deleted
+                break
+            await asyncio.sleep(0)
+        if self._event_retention is not None:
+            await self.prune_events()
+        return deleted
+
+    async def prune_events(self) -> int:
+        """Delete the events and verification counts older than the event retention,
+        in batches as ``sweep_once`` does; the number of events deleted."""
+        assert self._event_retention is not None
+        cutoff = self._clock.now() - self._event_retention
+        await self._store.prune_verification_counts(int(cutoff // 60))
+        pruned = 0
+        while True:
+            n = await self._store.prune_events(cutoff, self._batch_size)
+            pruned += n
+            if n < self._batch_size:
+                return pruned
             await asyncio.sleep(0)
 
     async def run(self, interval: float) -> None:

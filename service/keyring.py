@@ -11,6 +11,7 @@ from joserfc.jwk import OctKey
 
 from service.clock import Clock
 from service.crypto import MasterKey
+from service.events import SYSTEM, EventType, event
 from store import KeyRecord, Store
 
 ALG = "dir+A256GCM"
@@ -69,8 +70,11 @@ class KeyRings:
             ring = await self._load(product_id, env)
         return ring
 
-    async def for_minting(self, product_id: int, env: str) -> tuple[str, OctKey]:
-        """The active key, created and persisted on first need (race-safe)."""
+    async def for_minting(
+        self, product_id: int, env: str, *, product: str | None = None
+    ) -> tuple[str, OctKey]:
+        """The active key, created and persisted on first need (race-safe), with a
+        ``key_created`` event naming ``product`` (the tag of ``product_id``)."""
         ring = await self.for_verify(product_id, env)
         if ring is None or ring.active_kid is None:
             kid = secrets.token_urlsafe(12)
@@ -84,7 +88,9 @@ class KeyRings:
                 wrapped=self._master.wrap(raw, _aad(kid, product_id, env, ALG)),
                 created_at=self._clock.now(),
             )
-            await self._store.insert_active_key(candidate)
+            now = candidate.created_at
+            created = event(EventType.KEY_CREATED, now, SYSTEM, product, env, subject=kid)
+            await self._store.insert_active_key(candidate, event=created)
             ring = await self._load(product_id, env)
             assert ring is not None and ring.active_kid is not None
         return ring.active_kid, ring.keys[ring.active_kid]

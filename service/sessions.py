@@ -21,6 +21,7 @@ from service.catalog import (
     validate_details,
 )
 from service.clock import Clock
+from service.counters import VALID, VerificationCounts
 from service.crypto import constant_time_equal
 from service.details import PLAIN_PREFIX, DetailsCipher, UnreadableDetails
 from service.errors import (
@@ -33,6 +34,7 @@ from service.errors import (
     SessionRevoked,
     WrongSession,
 )
+from service.events import SYSTEM, EventType, Origin, RevocationCause, event
 from service.keyring import KeyRings
 from service.refresh import RefreshToken
 from service.validation import MAX_USER_ID_LENGTH, SLUG, Kind, require, text
@@ -203,7 +205,9 @@ class Sessions:
         max_details_bytes: int,
         max_token_length: int,
         refresh_grace_seconds: int,
+        counts: VerificationCounts | None = None,
     ) -> None:
+        self._counts = counts
         self._store = store
         self._catalog = catalog
         self._keyrings = keyrings
@@ -218,7 +222,14 @@ class Sessions:
         return "Sessions(<hidden>)"
 
     async def create(
-        self, product: str, env: str, tag: str, user_id: str, details: Any
+        self,
+        product: str,
+        env: str,
+        tag: str,
+        user_id: str,
+        details: Any,
+        *,
+        origin: Origin = SYSTEM,
     ) -> IssuedTokens:
         """Start a session; the tokens are returned only after the row is committed."""
         if not user_id.strip():
@@ -245,18 +256,28 @@ class Sessions:
                 f"data.details may be at most {self._max_details_bytes} bytes serialized",
                 field="data.details",
             )
+        start = (product, env, tag, user_id, details, details_json, origin)
         try:
-            return await self._start(product, env, tag, user_id, details, details_json)
+            return await self._start(*start)
         except Conflict:
             # The config (or product) this instance had cached was deleted since, by
             # another instance it has not heard from yet: once more, from the store.
             self._catalog.forget()
-            return await self._start(product, env, tag, user_id, details, details_json)
+            return await self._start(*start)
 
     async def _start(
-        self, product: str, env: str, tag: str, user_id: str, details: Any, details_json: str
+        self,
+        product: str,
+        env: str,
+        tag: str,
+        user_id: str,
+        details: Any,
+        details_json: str,
+        origin: Origin,
     ) -> IssuedTokens:
-        product_rec, config = await self._catalog.resolve_for_create(product, env, tag)
+        product_rec, config = await self._catalog.resolve_for_create(
+            product, env, tag, origin=origin
+        )
         validate_details(config, details)
         identifier = text(resolve_identifier(config.selector, user_id, details), "data")
 
@@ -266,8 +287,18 @@ class Sessions:
         salt = os.urandom(refresh.SALT_BYTES)
         refresh_token = refresh.derive(self._refresh_key, session_id, 0, salt)
         exp = self._access_expiry(config, now, refresh_expires_at)
-        kid, key = await self._keyrings.for_minting(product_rec.id, env)
+        kid, key = await self._keyrings.for_minting(product_rec.id, env, product=product)
 
+        created = event(
+            EventType.SESSION_CREATED,
+            now,
+            origin,
+            product,
+            env,
+            config.tag,
+            session_id=session_id,
+            identifier=identifier,
+        )
         await self._store.insert_session(
             NewSession(
                 id=session_id,
@@ -282,7 +313,8 @@ class Sessions:
                 refresh_expires_at=refresh_expires_at,
                 refresh_hash=refresh.secret_hash(refresh_token),
                 refresh_salt=salt,
-            )
+            ),
+            events=(created,),
         )
         claims = self._claims(product, env, config, session_id, user_id, details, now, exp)
         return IssuedTokens(
@@ -329,6 +361,7 @@ class Sessions:
         refresh_token: str,
         *,
         on_forgery: Callable[[], None] | None = None,
+        origin: Origin = SYSTEM,
     ) -> IssuedTokens:
         """Redeem a refresh token: a new session token and the successor refresh token.
 
@@ -339,13 +372,15 @@ class Sessions:
         ``on_forgery`` is called before ``RefreshTokenInvalid`` is raised (a made-up or
         tampered refresh token); it may raise instead, e.g. ``RateLimited``."""
         try:
-            return await self._refresh(product, env, tag, refresh_token)
+            return await self._refresh(product, env, tag, refresh_token, origin)
         except RefreshTokenInvalid:
             if on_forgery is not None:
                 on_forgery()
             raise
 
-    async def _refresh(self, product: str, env: str, tag: str, refresh_token: str) -> IssuedTokens:
+    async def _refresh(
+        self, product: str, env: str, tag: str, refresh_token: str, origin: Origin
+    ) -> IssuedTokens:
         presented = refresh.parse(refresh_token)
         if presented is None:
             raise RefreshTokenInvalid("the refresh token is not valid")
@@ -384,8 +419,16 @@ class Sessions:
             successor = refresh.derive(
                 self._refresh_key, session.id, presented.generation + 1, session.refresh_salt
             )
+            refreshed = event(
+                EventType.SESSION_REFRESHED, now, origin, product, env, tag, session_id=session.id
+            )
             rotated = await self._store.rotate_refresh(
-                session.id, presented.generation, refresh.secret_hash(successor), exp, now
+                session.id,
+                presented.generation,
+                refresh.secret_hash(successor),
+                exp,
+                now,
+                events=(refreshed,),
             )
             if rotated is not None:
                 return await self._issue(
@@ -409,8 +452,21 @@ class Sessions:
             )
             return await self._issue(product, env, product_rec, config, session, details, successor)
 
+        theft = (
+            event(EventType.REFRESH_REUSED, now, origin, product, env, tag, session_id=session.id),
+            event(
+                EventType.SESSION_REVOKED,
+                now,
+                origin,
+                product,
+                env,
+                tag,
+                session_id=session.id,
+                cause=RevocationCause.THEFT,
+            ),
+        )
         revoked = await self._store.revoke_session(
-            session.id, session.config_id, session.env, now, "refresh_token_reused"
+            session.id, session.config_id, session.env, now, "refresh_token_reused", events=theft
         )
         if revoked:
             log.warning("security: refresh token reuse detected; session %s revoked", session.id)
@@ -447,7 +503,7 @@ class Sessions:
     ) -> IssuedTokens:
         now = self._clock.now()
         exp = self._access_expiry(config, now, session.refresh_expires_at)
-        kid, key = await self._keyrings.for_minting(product_rec.id, env)
+        kid, key = await self._keyrings.for_minting(product_rec.id, env, product=product)
         claims = self._claims(product, env, config, session.id, session.user_id, details, now, exp)
         return IssuedTokens(
             token=tokens.encode(config.tag, kid, key, claims),
@@ -465,9 +521,11 @@ class Sessions:
         *,
         session_id: str | None = None,
         identifier: str | None = None,
+        origin: Origin = SYSTEM,
+        cause: RevocationCause = RevocationCause.API_KEY,
     ) -> int:
         """Revoke one session, or every live session of an identifier. Idempotent: the
-        result counts sessions revoked by this call."""
+        result counts sessions revoked by this call. ``cause`` is what its events say."""
         if (session_id is None) == (identifier is None):
             raise InvalidInput("give exactly one of sessionId and identifier", field="input")
         if session_id is not None:
@@ -476,10 +534,15 @@ class Sessions:
             text(identifier, "identifier")
         _, config = await self._catalog.scope(product, env, tag)
         now = self._clock.now()
+        revoked = (event(EventType.SESSION_REVOKED, now, origin, product, env, tag, cause=cause),)
         if session_id is not None:
-            return await self._store.revoke_session(session_id, config.id, env, now, "revoked")
+            return await self._store.revoke_session(
+                session_id, config.id, env, now, "revoked", events=revoked
+            )
         assert identifier is not None
-        return await self._store.revoke_identifier(config.id, env, identifier, now, "revoked")
+        return await self._store.revoke_identifier(
+            config.id, env, identifier, now, "revoked", events=revoked
+        )
 
     async def active(
         self,
@@ -606,11 +669,16 @@ class Sessions:
         what ``on_forgery`` raises: it is called when the token is malformed or forged
         (``tokens.FORGERY_REASONS``), never on the hot path of a valid one."""
         try:
-            return await self._verify(product, env, tag, token)
+            verified = await self._verify(product, env, tag, token)
         except tokens.BadToken as bad:
+            if self._counts is not None:
+                self._counts.count(product, env, tag, bad.reason.value)
             if on_forgery is not None and bad.reason in tokens.FORGERY_REASONS:
                 on_forgery()
             return Verification(valid=False, reason=bad.reason)
+        if self._counts is not None:
+            self._counts.count(product, env, tag, VALID)
+        return verified
 
     async def verify_bearer(
         self, token: str
@@ -635,12 +703,22 @@ class Sessions:
         return product.tag, owner[1], tag, verification.session, verification.details
 
     async def revoke_others(
-        self, product: str, env: str, tag: str, identifier: str, keep: str
+        self,
+        product: str,
+        env: str,
+        tag: str,
+        identifier: str,
+        keep: str,
+        *,
+        origin: Origin = SYSTEM,
     ) -> int:
         """Revoke every live session of ``identifier`` except ``keep``."""
         _, config = await self._catalog.scope(product, env, tag)
+        now = self._clock.now()
+        cause = RevocationCause.LOGOUT_OTHERS
+        revoked = (event(EventType.SESSION_REVOKED, now, origin, product, env, tag, cause=cause),)
         return await self._store.revoke_identifier(
-            config.id, env, identifier, self._clock.now(), "logout_others", except_session=keep
+            config.id, env, identifier, now, "logout_others", except_session=keep, events=revoked
         )
 
     async def _verify(self, product: str, env: str, tag: str, token: str) -> Verification:

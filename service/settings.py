@@ -142,6 +142,9 @@ class Settings(BaseSettings):
     rate_limit_refresh_per_ip: str = "300/minute"
     rate_limit_refresh_per_session: str = "30/minute"
 
+    # Session events and verification counters are kept this long, then swept.
+    event_retention_seconds: int = Field(default=30 * 86_400, ge=0)
+
     @field_validator("master_key")
     @classmethod
     def _check_master_key(cls, v: SecretStr | None) -> SecretStr | None:

@@ -12,10 +12,12 @@ from service.access import Access
 from service.cache import Cache
 from service.catalog import Catalog
 from service.clock import Clock, SystemClock
+from service.counters import VerificationCounts
 from service.crypto import MasterKey, UnwrapFailed
 from service.details import DetailsCipher
 from service.documents import PersistedDocuments, TrustedDocuments, builtin_documents
 from service.errors import StartupError
+from service.events import EventLog
 from service.housekeeping import Sweeper
 from service.keyring import KeyRings
 from service.ratelimit import Bucket, RateLimits
@@ -138,6 +140,8 @@ class Tessera:
         self.cache = Cache(store, clock, recheck_seconds=settings.cache_recheck_seconds)
         self.catalog = Catalog(store, clock, self.cache, auto_provision=not settings.production)
         self.keyrings = KeyRings(store, master_key, clock)
+        self.verification_counts = VerificationCounts(store, clock)
+        self.events = EventLog(store)
         self.sessions = Sessions(
             store,
             self.catalog,
@@ -148,6 +152,7 @@ class Tessera:
             max_details_bytes=settings.max_details_bytes,
             max_token_length=settings.max_token_length,
             refresh_grace_seconds=settings.refresh_grace_seconds,
+            counts=self.verification_counts,
         )
         admin_key = settings.admin_key.get_secret_value() if settings.admin_key else None
         self.access = Access(store, clock, self.cache, self.catalog, self.sessions, admin_key)
@@ -174,6 +179,7 @@ class Tessera:
             clock,
             retention=settings.session_retention_seconds,
             batch_size=settings.sweep_batch_size,
+            event_retention=settings.event_retention_seconds,
         )
 
     def __repr__(self) -> str:
@@ -213,6 +219,10 @@ class Tessera:
         return tessera
 
     async def close(self) -> None:
+        try:
+            await self.verification_counts.flush()
+        except Exception:
+            log.exception("flushing verification counts at shutdown failed")
         await self.store.close()
 
 

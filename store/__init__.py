@@ -5,14 +5,20 @@ from __future__ import annotations
 from store.base import Store
 from store.errors import Conflict, StoreUnavailable
 from store.records import (
+    EXPIRED_EVENT,
+    SYSTEM_ACTOR,
     ApiKeyRecord,
     ConfigValues,
+    EventRecord,
+    EventScope,
     KeyRecord,
+    NewEvent,
     NewSession,
     PersistedDocumentRecord,
     ProductRecord,
     SessionConfigRecord,
     SessionRecord,
+    VerificationCount,
 )
 
 
@@ -37,10 +43,15 @@ def open_store(url: str) -> Store:
 
 
 __all__ = [
+    "EXPIRED_EVENT",
+    "SYSTEM_ACTOR",
     "ApiKeyRecord",
     "ConfigValues",
     "Conflict",
+    "EventRecord",
+    "EventScope",
     "KeyRecord",
+    "NewEvent",
     "NewSession",
     "PersistedDocumentRecord",
     "ProductRecord",
@@ -48,5 +59,6 @@ __all__ = [
     "SessionRecord",
     "Store",
     "StoreUnavailable",
+    "VerificationCount",
     "open_store",
 ]

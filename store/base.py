@@ -5,18 +5,22 @@ state change that must be atomic is one conditional statement or one transaction
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Protocol
 
 from store.records import (
     ApiKeyRecord,
     ConfigValues,
+    EventRecord,
+    EventScope,
     KeyRecord,
+    NewEvent,
     NewSession,
     PersistedDocumentRecord,
     ProductRecord,
     SessionConfigRecord,
     SessionRecord,
+    VerificationCount,
 )
 
 
@@ -46,13 +50,27 @@ class Store(Protocol):
 
     # Products and environments -------------------------------------------------------
     async def insert_product(
-        self, tag: str, name: str, envs: tuple[str, ...], now: float
+        self,
+        tag: str,
+        name: str,
+        envs: tuple[str, ...],
+        now: float,
+        *,
+        event: NewEvent | None = None,
     ) -> ProductRecord:
-        """Create a product with its environments; ``Conflict`` if the tag is taken."""
+        """Create a product with its environments; ``Conflict`` if the tag is taken.
+        ``event`` (here and on every other change) is recorded in the change's own
+        transaction, and only if it changed something."""
         ...
 
     async def ensure_product(
-        self, tag: str, name: str, envs: tuple[str, ...], now: float
+        self,
+        tag: str,
+        name: str,
+        envs: tuple[str, ...],
+        now: float,
+        *,
+        event: NewEvent | None = None,
     ) -> ProductRecord:
         """Return the product, creating it (race-safely) if it does not exist."""
         ...
@@ -69,13 +87,13 @@ class Store(Protocol):
 
     # Session configs -----------------------------------------------------------------
     async def insert_config(
-        self, product_id: int, values: ConfigValues, now: float
+        self, product_id: int, values: ConfigValues, now: float, *, event: NewEvent | None = None
     ) -> SessionConfigRecord:
         """Create a config; ``Conflict`` if the product already has its tag."""
         ...
 
     async def ensure_config(
-        self, product_id: int, values: ConfigValues, now: float
+        self, product_id: int, values: ConfigValues, now: float, *, event: NewEvent | None = None
     ) -> SessionConfigRecord:
         """Return the product's config with ``values.tag``, creating it if absent."""
         ...
@@ -85,12 +103,12 @@ class Store(Protocol):
     async def list_configs(self, product_id: int) -> list[SessionConfigRecord]: ...
 
     async def update_config(
-        self, config_id: int, values: ConfigValues, now: float
+        self, config_id: int, values: ConfigValues, now: float, *, event: NewEvent | None = None
     ) -> SessionConfigRecord | None:
         """Replace a config's fields; ``None`` if it no longer exists."""
         ...
 
-    async def delete_config(self, config_id: int) -> bool:
+    async def delete_config(self, config_id: int, *, event: NewEvent | None = None) -> bool:
         """Delete a config and, by cascade, its sessions. ``False`` if already gone."""
         ...
 
@@ -103,14 +121,19 @@ class Store(Protocol):
         """A key by its id, whatever its ring (to route an end user's token)."""
         ...
 
-    async def insert_active_key(self, key: KeyRecord) -> KeyRecord:
+    async def insert_active_key(
+        self, key: KeyRecord, *, event: NewEvent | None = None
+    ) -> KeyRecord:
         """Insert ``key`` as the ring's active key unless another instance won the race;
         return the active key in force either way."""
         ...
 
     # Sessions ------------------------------------------------------------------------
-    async def insert_session(self, session: NewSession) -> None:
-        """Durably commit a new session before any token for it leaves the process."""
+    async def insert_session(self, session: NewSession, *, events: Sequence[NewEvent] = ()) -> None:
+        """Durably commit a new session before any token for it leaves the process.
+        ``events`` (here and on the other session changes) are recorded for each
+        session the change touched, in its transaction, with that session's id and
+        identifier."""
         ...
 
     async def get_session(self, session_id: str) -> SessionRecord | None: ...
@@ -122,6 +145,8 @@ class Store(Protocol):
         new_hash: bytes,
         expires_at: float,
         now: float,
+        *,
+        events: Sequence[NewEvent] = (),
     ) -> SessionRecord | None:
         """Advance the refresh token from ``generation`` to ``generation + 1`` in one
         conditional statement. ``None`` if the session is no longer at ``generation``
@@ -129,7 +154,14 @@ class Store(Protocol):
         ...
 
     async def revoke_session(
-        self, session_id: str, config_id: int, env: str, now: float, reason: str
+        self,
+        session_id: str,
+        config_id: int,
+        env: str,
+        now: float,
+        reason: str,
+        *,
+        events: Sequence[NewEvent] = (),
     ) -> int:
         """Revoke one session of a config and env; the number newly revoked (0 or 1)."""
         ...
@@ -143,6 +175,7 @@ class Store(Protocol):
         reason: str,
         *,
         except_session: str | None = None,
+        events: Sequence[NewEvent] = (),
     ) -> int:
         """Revoke every live session of one identifier; the number newly revoked."""
         ...
@@ -169,9 +202,12 @@ class Store(Protocol):
         """How many sessions ``list_sessions`` would page through."""
         ...
 
-    async def delete_expired_sessions(self, before: float, limit: int) -> int:
+    async def delete_expired_sessions(
+        self, before: float, limit: int, *, at: float | None = None
+    ) -> int:
         """Delete up to ``limit`` sessions whose absolute lifetime ended before
-        ``before``; the number deleted."""
+        ``before``; the number deleted. With ``at``, a ``session_expired`` event at that
+        time is recorded for each, in the same transaction."""
         ...
 
     async def session_details_with_prefix(self, prefix: str, limit: int) -> list[tuple[str, str]]:
@@ -185,7 +221,7 @@ class Store(Protocol):
         ...
 
     # API keys ------------------------------------------------------------------------
-    async def insert_api_key(self, key: ApiKeyRecord) -> None: ...
+    async def insert_api_key(self, key: ApiKeyRecord, *, event: NewEvent | None = None) -> None: ...
 
     async def get_api_key_by_hash(self, key_hash: bytes) -> ApiKeyRecord | None: ...
 
@@ -195,7 +231,9 @@ class Store(Protocol):
         """Keys of one product, or every key when ``product_id`` is ``None``."""
         ...
 
-    async def revoke_api_key(self, key_id: str, now: float) -> bool:
+    async def revoke_api_key(
+        self, key_id: str, now: float, *, event: NewEvent | None = None
+    ) -> bool:
         """``False`` if the key does not exist or was already revoked."""
         ...
 
@@ -240,4 +278,49 @@ class Store(Protocol):
         failed (it may have committed all the same), or the connection that listens for
         other instances' changes was (re)established. Called on the event loop; it must
         not block."""
+        ...
+
+    # Session events and verification counters ------------------------------------------
+    async def events_after(self, position: tuple[int, int], limit: int) -> list[EventRecord]:
+        """Up to ``limit`` events of the whole log after ``position`` (``(tx, id)``), in
+        log order, up to the horizon: an event not returned yet is always after the
+        last one returned, so a reader that moves its position along misses none."""
+        ...
+
+    async def event_head(self) -> tuple[int, int]:
+        """The position of the last event ``events_after`` would return now; ``(0, 0)``
+        for an empty log."""
+        ...
+
+    async def list_events(
+        self, scope: EventScope, *, before: tuple[int, int] | None, limit: int
+    ) -> list[EventRecord]:
+        """Up to ``limit`` events of ``scope``, newest first, before ``before``."""
+        ...
+
+    async def events_between(
+        self, scope: EventScope, after: tuple[int, int], upto: tuple[int, int], limit: int
+    ) -> list[EventRecord]:
+        """Up to ``limit`` events of ``scope`` after ``after`` and up to ``upto``, in log
+        order (a replay, up to a position a live reader reached)."""
+        ...
+
+    async def prune_events(self, before: float, limit: int) -> int:
+        """Delete up to ``limit`` events older than ``before``; the number deleted."""
+        ...
+
+    async def add_verification_counts(self, counts: list[VerificationCount]) -> None:
+        """Add each count to its (product, env, tag, minute, outcome) total, all in one
+        transaction."""
+        ...
+
+    async def verification_counts(
+        self, product: str, env: str, since: int, until: int
+    ) -> list[VerificationCount]:
+        """The counted minutes of (product, env) from ``since`` to before ``until``
+        (minutes since the epoch)."""
+        ...
+
+    async def prune_verification_counts(self, before_minute: int) -> int:
+        """Delete the counts of minutes before ``before_minute``; the number deleted."""
         ...

@@ -13,7 +13,9 @@ from dataclasses import fields
 from store.records import (
     ApiKeyRecord,
     ConfigValues,
+    EventRecord,
     KeyRecord,
+    NewEvent,
     NewSession,
     PersistedDocumentRecord,
     SessionConfigRecord,
@@ -37,6 +39,8 @@ KEY_COLUMNS = _names(KeyRecord)
 # ``product`` is the owning product's tag, joined on reads: not a column of api_keys.
 API_KEY_COLUMNS = _names(ApiKeyRecord, exclude=("product",))
 PERSISTED_DOCUMENT_COLUMNS = _names(PersistedDocumentRecord)
+NEW_EVENT_FIELDS = _names(NewEvent)
+EVENT_COLUMNS = _names(EventRecord)
 
 WORDS: dict[str, str] = {
     "config_columns": _list(CONFIG_COLUMNS),
@@ -55,4 +59,7 @@ WORDS: dict[str, str] = {
     "api_key_select": _list(API_KEY_COLUMNS, "k.{}") + ", p.tag",
     "persisted_document_columns": _list(PERSISTED_DOCUMENT_COLUMNS),
     "persisted_document_params": _list(PERSISTED_DOCUMENT_COLUMNS, ":{}"),
+    "event_columns": _list(EVENT_COLUMNS),
+    "new_event_fields": _list(NEW_EVENT_FIELDS),
+    "new_event_params": _list(NEW_EVENT_FIELDS, ":{}"),
 }

@@ -52,6 +52,10 @@ SQLITE = Dialect(
             "(SELECT group_concat(env, ',') FROM (SELECT env FROM environments "
             "WHERE product_id = p.id ORDER BY created_at, env))"
         ),
+        # One writer commits in id order: every committed event is final.
+        "event_tx": "INTEGER NOT NULL DEFAULT 0",
+        "event_horizon": "1 = 1",
+        "strpos": "instr",
     },
 )
 
@@ -71,5 +75,13 @@ POSTGRES = Dialect(
             "(SELECT string_agg(env, ',' ORDER BY created_at, env COLLATE \"C\") "
             "FROM environments WHERE product_id = p.id)"
         ),
+        # Identity values are allocated in insert order but committed in any order, so a
+        # reader of "id > cursor" could pass over a row committed late. An event's
+        # position is (its transaction's id, its id) and a reader reads only rows of
+        # transactions older than every one still running (the snapshot's xmin): those
+        # are final, and every row committed later has a greater position.
+        "event_tx": "BIGINT NOT NULL DEFAULT (pg_current_xact_id()::text::bigint)",
+        "event_horizon": "tx < pg_snapshot_xmin(pg_current_snapshot())::text::bigint",
+        "strpos": "strpos",
     },
 )

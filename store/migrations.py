@@ -175,6 +175,62 @@ MIGRATIONS: tuple[Migration, ...] = (
             """,
         ),
     ),
+    Migration(
+        4,
+        "session events and verification counters",
+        (
+            # product, env and tag are names, not references: the log outlives what
+            # it tells of (a deleted config's events stay readable). An admin key's
+            # events name no product.
+            """
+            CREATE TABLE events (
+                id {serial_pk},
+                tx {event_tx},
+                type TEXT NOT NULL,
+                at {float} NOT NULL,
+                actor TEXT NOT NULL,
+                product TEXT,
+                env TEXT,
+                tag TEXT,
+                session_id TEXT,
+                identifier TEXT,
+                cause TEXT,
+                client_address TEXT,
+                user_agent TEXT,
+                subject TEXT
+            )
+            """,
+            """
+            CREATE INDEX events_by_position ON events (tx, id)
+            """,
+            """
+            CREATE INDEX events_by_scope ON events (product, env, tx, id)
+            """,
+            """
+            CREATE INDEX events_by_identifier ON events (product, env, identifier, tx, id)
+            """,
+            """
+            CREATE INDEX events_by_session ON events (session_id)
+            """,
+            """
+            CREATE INDEX events_by_age ON events (at)
+            """,
+            """
+            CREATE TABLE verification_counts (
+                product TEXT NOT NULL,
+                env TEXT NOT NULL,
+                tag TEXT NOT NULL,
+                minute BIGINT NOT NULL,
+                outcome TEXT NOT NULL,
+                count BIGINT NOT NULL,
+                PRIMARY KEY (product, env, tag, minute, outcome)
+            )
+            """,
+            """
+            CREATE INDEX verification_counts_by_minute ON verification_counts (minute)
+            """,
+        ),
+    ),
 )
 
 HEAD = MIGRATIONS[-1].version

@@ -35,18 +35,22 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import socket
 import time
-from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar, TypeAlias, TypeVar
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
 import asyncpg
 import asyncpg.exceptions as pgerr
 
+from store import rows as records
+from store.columns import NEW_EVENT_FIELDS
 from store.dialects import POSTGRES
 from store.errors import CONFLICT, Conflict, StoreUnavailable
 from store.migrations import steps
+from store.records import EXPIRED_EVENT, SYSTEM_ACTOR, NewEvent
 from store.rows import Args, Row
 from store.sqlstore import CHANGE_VERSION_KEY, SqlStore, env_times
 from store.statements import Statements
@@ -88,6 +92,51 @@ _INSERT_PRODUCTS = {
     False: _INSERT_PRODUCT.format(on_conflict=""),
     True: _INSERT_PRODUCT.format(on_conflict="ON CONFLICT (tag) DO NOTHING"),
 }
+
+# An event recorded with a change is inserted by the change's own statement, from its
+# RETURNING rows (a data-modifying CTE): no extra round trip, one implicit transaction.
+_PARAMETER = re.compile(r"\$(\d+)")
+_EVENT_TYPES = {"at": "double precision"}
+_PER_ROW = {"session_id": "c.id", "identifier": "c.identifier"}
+
+
+def _event_fields(per_row: bool) -> tuple[int, ...]:
+    """Which of an event's fields are parameters (by index): with ``per_row`` the
+    session's id and identifier come from the change's rows instead."""
+    return tuple(i for i, name in enumerate(NEW_EVENT_FIELDS) if not (per_row and name in _PER_ROW))
+
+
+def _logged(sql: str, count: int, per_row: bool) -> str:
+    """``sql`` (a statement with ``RETURNING``) inserting ``count`` events per row it
+    returns, their values (``_event_fields``) as parameters after its own; it returns
+    ``sql``'s rows."""
+    n = max((int(n) for n in _PARAMETER.findall(sql)), default=0)
+    bound = _event_fields(per_row)
+    selects = []
+    for _ in range(count):
+        values = []
+        for j, name in enumerate(NEW_EVENT_FIELDS):
+            if j in bound:
+                n += 1
+                values.append(f"${n}::{_EVENT_TYPES.get(name, 'text')}")
+            else:
+                values.append(_PER_ROW[name])
+        selects.append(f"SELECT {', '.join(values)} FROM c")
+    columns = ", ".join(NEW_EVENT_FIELDS)
+    return (
+        f"WITH c AS ({sql}), e AS (INSERT INTO events ({columns}) "
+        f"{' UNION ALL '.join(selects)}) SELECT * FROM c"
+    )
+
+
+# A swept session's event names its product and config, joined in the same statement.
+_DELETE_EXPIRED_LOGGED = (
+    "WITH d AS ({delete}), e AS (INSERT INTO events "
+    "(type, at, actor, product, env, tag, session_id, identifier) "
+    f"SELECT '{EXPIRED_EVENT}', $3, '{SYSTEM_ACTOR}', p.tag, d.env, c.tag, d.id, d.identifier "
+    "FROM d JOIN products p ON p.id = d.product_id "
+    "JOIN session_configs c ON c.id = d.config_id) SELECT count(*) FROM d"
+)
 
 # The database cannot be reached or used right now (as opposed to a bug in a statement).
 _UNAVAILABLE: tuple[type[BaseException], ...] = (
@@ -369,12 +418,55 @@ class PostgresStore(SqlStore):
         await self._run(op, idempotent=idempotent)
 
     async def _insert_product(
-        self, tag: str, name: str, envs: tuple[str, ...], now: float, *, if_absent: bool
+        self,
+        tag: str,
+        name: str,
+        envs: tuple[str, ...],
+        now: float,
+        *,
+        if_absent: bool,
+        event: NewEvent | None = None,
     ) -> None:
         times = [t for _, t in env_times(envs, now)]
         await self._write_change_row(
-            _INSERT_PRODUCTS[if_absent], (tag, name, now, list(envs), times), idempotent=if_absent
+            _INSERT_PRODUCTS[if_absent],
+            (tag, name, now, list(envs), times),
+            idempotent=if_absent,
+            event=event,
         )
+
+    _logged_statements: ClassVar[dict[tuple[str, int, bool], str]] = {}
+
+    async def _write_logged(
+        self,
+        sql: str,
+        args: Args,
+        events: Sequence[NewEvent],
+        *,
+        per_row: bool,
+        conflict: str = CONFLICT,
+    ) -> list[Row]:
+        key = (sql, len(events), per_row)
+        logged = self._logged_statements.get(key)
+        if logged is None:
+            logged = self._logged_statements[key] = _logged(sql, len(events), per_row)
+        bound = _event_fields(per_row)
+        values = [v for e in events for i, v in enumerate(records.new_event_args(e)) if i in bound]
+
+        async def op(conn: _Conn) -> list[asyncpg.Record]:
+            return await conn.fetch(logged, *args, *values)
+
+        return list(await self._run(op, conflict=conflict))
+
+    async def _delete_expired(self, before: float, limit: int, at: float | None) -> int:
+        if at is None:
+            return await self._write(self.sql.DELETE_EXPIRED_SESSIONS, (before, limit))
+        sql = _DELETE_EXPIRED_LOGGED.format(delete=self.sql.DELETE_EXPIRED_SESSIONS_RETURNING)
+
+        async def op(conn: _Conn) -> int:
+            return int(await conn.fetchval(sql, before, limit, at))
+
+        return await self._run(op)
 
     def _storable(self, *texts: str | None) -> bool:
         """PostgreSQL text cannot hold NUL, so no row can match a value containing one."""
@@ -402,7 +494,14 @@ class PostgresStore(SqlStore):
     _listener: asyncio.Task[None] | None = None
 
     async def _change(
-        self, sql: str, args: Args, *, fetch: bool, idempotent: bool = False, conflict: str
+        self,
+        sql: str,
+        args: Args,
+        *,
+        fetch: bool,
+        idempotent: bool = False,
+        conflict: str,
+        event: NewEvent | None = None,
     ) -> tuple[Any, int | None]:
         async def op(conn: _Conn) -> tuple[Any, int | None]:
             async with conn.transaction():
@@ -414,6 +513,8 @@ class PostgresStore(SqlStore):
                     changed = outcome > 0
                 if not changed:
                     return outcome, None
+                if event is not None:
+                    await conn.execute(self.sql.INSERT_EVENT, *records.new_event_args(event))
                 return outcome, int(await conn.fetchval(self._bump, CHANGE_VERSION_KEY))
 
         return await self._run(op, idempotent=idempotent, conflict=conflict)

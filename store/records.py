@@ -115,3 +115,75 @@ class PersistedDocumentRecord:
     body: str
     source: str
     created_at: float
+
+
+# The one event the store writes by itself (the sweeper's), and its actor.
+EXPIRED_EVENT = "session_expired"
+SYSTEM_ACTOR = "system"
+
+
+@dataclass(frozen=True, slots=True)
+class NewEvent:
+    """An event as a change records it, in the change's own transaction. On a change
+    to sessions, ``session_id`` and ``identifier`` left ``None`` are those of each
+    session row the change touched (one event per row)."""
+
+    type: str
+    at: float
+    actor: str
+    product: str | None
+    env: str | None = None
+    tag: str | None = None
+    session_id: str | None = None
+    identifier: str | None = None
+    cause: str | None = None
+    client_address: str | None = None
+    user_agent: str | None = None
+    # What a change that is not to a session is about: an API key's id, a signing key's
+    # kid (never a secret).
+    subject: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class EventRecord(NewEvent):
+    """A stored event. Its position in the log is ``(tx, id)``: ``id`` is allocated by
+    the insert, ``tx`` is the inserting transaction's id on PostgreSQL (0 on SQLite,
+    whose single writer commits in ``id`` order)."""
+
+    tx: int = 0
+    id: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class VerificationCount:
+    """How many verifications of one config ended one way within one minute."""
+
+    product: str
+    env: str
+    tag: str
+    minute: int
+    outcome: str
+    count: int
+
+
+@dataclass(frozen=True, slots=True)
+class EventScope:
+    """Which events of one (product, env) a reading asks for; ``None`` leaves a filter
+    out. ``since`` is inclusive, ``until`` exclusive (Unix seconds)."""
+
+    product: str
+    env: str
+    tag: str | None = None
+    identifier: str | None = None
+    session_id: str | None = None
+    types: tuple[str, ...] | None = None
+    since: float | None = None
+    until: float | None = None
+
+    def texts(self) -> tuple[str | None, ...]:
+        return (self.product, self.env, self.tag, self.identifier, self.session_id)
+
+    def args(self) -> tuple[object, ...]:
+        """The arguments of the event filters, in the order of their parameters."""
+        types = None if self.types is None else "," + ",".join(self.types) + ","
+        return (*self.texts(), types, self.since, self.until)

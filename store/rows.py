@@ -14,13 +14,16 @@ from store.columns import (
     API_KEY_COLUMNS,
     CONFIG_FIELDS,
     KEY_COLUMNS,
+    NEW_EVENT_FIELDS,
     NEW_SESSION_FIELDS,
     PERSISTED_DOCUMENT_COLUMNS,
 )
 from store.records import (
     ApiKeyRecord,
     ConfigValues,
+    EventRecord,
     KeyRecord,
+    NewEvent,
     NewSession,
     PersistedDocumentRecord,
     ProductRecord,
@@ -46,6 +49,9 @@ config_args: Callable[[ConfigValues], Args] = attrgetter(*CONFIG_FIELDS)
 new_session_args: Callable[[NewSession], Args] = attrgetter(*NEW_SESSION_FIELDS)
 key_args: Callable[[KeyRecord], Args] = attrgetter(*KEY_COLUMNS)
 _api_key_values: Callable[[ApiKeyRecord], Args] = attrgetter(*API_KEY_COLUMNS)
+new_event_args: Callable[[NewEvent], Args] = attrgetter(*NEW_EVENT_FIELDS)
+_EVENT_SESSION = NEW_EVENT_FIELDS.index("session_id")
+_EVENT_IDENTIFIER = NEW_EVENT_FIELDS.index("identifier")
 persisted_document_args: Callable[[PersistedDocumentRecord], Args] = attrgetter(
     *PERSISTED_DOCUMENT_COLUMNS
 )
@@ -86,3 +92,15 @@ def api_key_args(key: ApiKeyRecord) -> Args:
 
 def persisted_document(row: Row) -> PersistedDocumentRecord:
     return PersistedDocumentRecord(*row)
+
+
+def event(row: Row) -> EventRecord:
+    return EventRecord(*row)
+
+
+def event_args_for(event: NewEvent, session_id: object, identifier: object) -> Args:
+    """``event``'s arguments with the session id and identifier of the row it is for."""
+    values = list(new_event_args(event))
+    values[_EVENT_SESSION] = session_id
+    values[_EVENT_IDENTIFIER] = identifier
+    return tuple(values)

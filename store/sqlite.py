@@ -15,13 +15,16 @@ from __future__ import annotations
 import os
 import sqlite3
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from store import rows as records
 from store.dialects import SQLITE
 from store.errors import CONFLICT, Conflict, StoreUnavailable
 from store.groupcommit import GroupCommitter
 from store.migrations import steps
+from store.records import EXPIRED_EVENT, SYSTEM_ACTOR, NewEvent
 from store.rows import Args, Row
 from store.sqlstore import CHANGE_VERSION_KEY, SqlStore, env_times
 from store.statements import Statements
@@ -33,6 +36,13 @@ _INSERT_PRODUCT_IF_ABSENT = (
     "ON CONFLICT (tag) DO NOTHING RETURNING id"
 )
 _INSERT_ENV = "INSERT INTO environments (product_id, env, created_at) VALUES (?, ?, ?)"
+# Nor one that inserts from another's RETURNING: a swept session's event names its
+# product and config, looked up in the sweep's transaction.
+_INSERT_EXPIRED_EVENT = (
+    "INSERT INTO events (type, at, actor, product, env, tag, session_id, identifier) "
+    f"SELECT '{EXPIRED_EVENT}', ?1, '{SYSTEM_ACTOR}', p.tag, ?2, c.tag, ?3, ?4 "
+    "FROM products p, session_configs c WHERE p.id = ?5 AND c.id = ?6"
+)
 
 
 def _create_private(path: Path) -> None:
@@ -115,12 +125,21 @@ class SqliteStore(SqlStore):
         return found[0] if found else None
 
     async def _change(
-        self, sql: str, args: Args, *, fetch: bool, idempotent: bool = False, conflict: str
+        self,
+        sql: str,
+        args: Args,
+        *,
+        fetch: bool,
+        idempotent: bool = False,
+        conflict: str,
+        event: NewEvent | None = None,
     ) -> tuple[Any, int | None]:
         def work(db: sqlite3.Connection) -> tuple[Any, int | None]:
             cursor = db.execute(sql, args)
             outcome: Any = cursor.fetchall() if fetch else cursor.rowcount
             changed = bool(outcome) if fetch else outcome > 0
+            if changed and event is not None:
+                db.execute(self.sql.INSERT_EVENT, records.new_event_args(event))
             return outcome, self._bump(db) if changed else None
 
         try:
@@ -146,8 +165,69 @@ class SqliteStore(SqlStore):
         except sqlite3.IntegrityError:
             raise Conflict(CONFLICT) from None
 
+    async def _write_logged(
+        self,
+        sql: str,
+        args: Args,
+        events: Sequence[NewEvent],
+        *,
+        per_row: bool,
+        conflict: str = CONFLICT,
+    ) -> list[Row]:
+        insert_event = self.sql.INSERT_EVENT
+
+        def work(db: sqlite3.Connection) -> list[Row]:
+            cursor = db.execute(sql, args)
+            found: list[Row] = cursor.fetchall()
+            if found:
+                names = [d[0] for d in cursor.description]
+                at_id, at_identifier = (
+                    (names.index("id"), names.index("identifier")) if per_row else (0, 0)
+                )
+                db.executemany(
+                    insert_event,
+                    [
+                        records.event_args_for(e, row[at_id], row[at_identifier])
+                        if per_row
+                        else records.new_event_args(e)
+                        for row in found
+                        for e in events
+                    ],
+                )
+            return found
+
+        try:
+            return await self._writer.transaction(work)
+        except sqlite3.IntegrityError:
+            raise Conflict(conflict) from None
+
+    async def _delete_expired(self, before: float, limit: int, at: float | None) -> int:
+        if at is None:
+            return await self._write(self.sql.DELETE_EXPIRED_SESSIONS, (before, limit))
+        delete = self.sql.DELETE_EXPIRED_SESSIONS_RETURNING
+
+        def work(db: sqlite3.Connection) -> int:
+            deleted = db.execute(delete, (before, limit)).fetchall()
+            db.executemany(
+                _INSERT_EXPIRED_EVENT,
+                [
+                    (at, env, sid, identifier, pid, cid)
+                    for sid, identifier, pid, env, cid in deleted
+                ],
+            )
+            return len(deleted)
+
+        return await self._writer.transaction(work)
+
     async def _insert_product(
-        self, tag: str, name: str, envs: tuple[str, ...], now: float, *, if_absent: bool
+        self,
+        tag: str,
+        name: str,
+        envs: tuple[str, ...],
+        now: float,
+        *,
+        if_absent: bool,
+        event: NewEvent | None = None,
     ) -> None:
         def work(db: sqlite3.Connection) -> tuple[None, int | None]:
             insert = _INSERT_PRODUCT_IF_ABSENT if if_absent else _INSERT_PRODUCT
@@ -157,6 +237,8 @@ class SqliteStore(SqlStore):
             db.executemany(
                 _INSERT_ENV, [(inserted[0][0], env, t) for env, t in env_times(envs, now)]
             )
+            if event is not None:
+                db.execute(self.sql.INSERT_EVENT, records.new_event_args(event))
             return None, self._bump(db)
 
         try:

@@ -21,7 +21,7 @@ because the write returns only after its batch committed)."""
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
 from typing import Any, ClassVar, TypeVar
 
@@ -31,12 +31,16 @@ from store.migrations import HEAD
 from store.records import (
     ApiKeyRecord,
     ConfigValues,
+    EventRecord,
+    EventScope,
     KeyRecord,
+    NewEvent,
     NewSession,
     PersistedDocumentRecord,
     ProductRecord,
     SessionConfigRecord,
     SessionRecord,
+    VerificationCount,
 )
 from store.rows import Args, Row
 from store.statements import Statements
@@ -88,8 +92,35 @@ class SqlStore(ABC):
         committed when this returns: all of them or, failing, none."""
 
     @abstractmethod
+    async def _write_logged(
+        self,
+        sql: str,
+        args: Args,
+        events: Sequence[NewEvent],
+        *,
+        per_row: bool,
+        conflict: str = CONFLICT,
+    ) -> list[Row]:
+        """Run one writing statement with ``RETURNING`` and insert ``events`` for each
+        row it returns, in one transaction committed when this returns; its rows. With
+        ``per_row`` the statement returns columns ``id`` and ``identifier``, each
+        event's ``session_id`` and ``identifier``. Never run again after a lost reply."""
+
+    @abstractmethod
+    async def _delete_expired(self, before: float, limit: int, at: float | None) -> int:
+        """``DELETE_EXPIRED_SESSIONS`` and, unless ``at`` is ``None``, a
+        ``session_expired`` event per deleted session, in one transaction."""
+
+    @abstractmethod
     async def _insert_product(
-        self, tag: str, name: str, envs: tuple[str, ...], now: float, *, if_absent: bool
+        self,
+        tag: str,
+        name: str,
+        envs: tuple[str, ...],
+        now: float,
+        *,
+        if_absent: bool,
+        event: NewEvent | None = None,
     ) -> None:
         """Insert a product with its environments atomically, and the change version
         with them, through ``_changing`` (as ``_change`` does); with ``if_absent`` an
@@ -97,12 +128,20 @@ class SqlStore(ABC):
 
     @abstractmethod
     async def _change(
-        self, sql: str, args: Args, *, fetch: bool, idempotent: bool = False, conflict: str
+        self,
+        sql: str,
+        args: Args,
+        *,
+        fetch: bool,
+        idempotent: bool = False,
+        conflict: str,
+        event: NewEvent | None = None,
     ) -> tuple[Any, int | None]:
         """Run one writing statement as ``_write`` does (as ``_write_row`` with
         ``fetch``, giving all its rows) and, if it changed a row, ``BUMP_CHANGE_VERSION``
-        in the same transaction, telling other instances where the database can. Its
-        outcome, and the version it made or ``None`` if it changed nothing."""
+        and insert ``event`` in the same transaction, telling other instances where the
+        database can. Its outcome, and the version it made or ``None`` if it changed
+        nothing."""
 
     def _storable(self, *texts: str | None) -> bool:
         """False if a text cannot be stored, so no row can match it (none by default)."""
@@ -135,18 +174,34 @@ class SqlStore(ABC):
         return outcome
 
     async def _write_change(
-        self, sql: str, args: Args, *, idempotent: bool = False, conflict: str = CONFLICT
+        self,
+        sql: str,
+        args: Args,
+        *,
+        idempotent: bool = False,
+        conflict: str = CONFLICT,
+        event: NewEvent | None = None,
     ) -> int:
         """``_write`` for a change to what instances cache."""
-        change = self._change(sql, args, fetch=False, idempotent=idempotent, conflict=conflict)
+        change = self._change(
+            sql, args, fetch=False, idempotent=idempotent, conflict=conflict, event=event
+        )
         count: int = await self._changing(change)
         return count
 
     async def _write_change_row(
-        self, sql: str, args: Args, *, idempotent: bool = False, conflict: str = CONFLICT
+        self,
+        sql: str,
+        args: Args,
+        *,
+        idempotent: bool = False,
+        conflict: str = CONFLICT,
+        event: NewEvent | None = None,
     ) -> Row | None:
         """``_write_row`` for a change to what instances cache."""
-        change = self._change(sql, args, fetch=True, idempotent=idempotent, conflict=conflict)
+        change = self._change(
+            sql, args, fetch=True, idempotent=idempotent, conflict=conflict, event=event
+        )
         found: list[Row] = await self._changing(change)
         return found[0] if found else None
 
@@ -184,22 +239,34 @@ class SqlStore(ABC):
 
     # Products and environments -------------------------------------------------------
     async def insert_product(
-        self, tag: str, name: str, envs: tuple[str, ...], now: float
+        self,
+        tag: str,
+        name: str,
+        envs: tuple[str, ...],
+        now: float,
+        *,
+        event: NewEvent | None = None,
     ) -> ProductRecord:
         try:
-            await self._insert_product(tag, name, envs, now, if_absent=False)
+            await self._insert_product(tag, name, envs, now, if_absent=False, event=event)
         except Conflict:
             raise Conflict(f"product {tag!r} exists") from None
         return await self._written_product(tag)
 
     async def ensure_product(
-        self, tag: str, name: str, envs: tuple[str, ...], now: float
+        self,
+        tag: str,
+        name: str,
+        envs: tuple[str, ...],
+        now: float,
+        *,
+        event: NewEvent | None = None,
     ) -> ProductRecord:
         existing = await self.get_product(tag)
         if existing is not None:
             return existing
         try:
-            await self._insert_product(tag, name, envs, now, if_absent=True)
+            await self._insert_product(tag, name, envs, now, if_absent=True, event=event)
         except Conflict:
             raise Conflict(f"product {tag!r} exists") from None
         return await self._written_product(tag)
@@ -229,18 +296,19 @@ class SqlStore(ABC):
 
     # Session configs -----------------------------------------------------------------
     async def insert_config(
-        self, product_id: int, values: ConfigValues, now: float
+        self, product_id: int, values: ConfigValues, now: float, *, event: NewEvent | None = None
     ) -> SessionConfigRecord:
         row = await self._write_change_row(
             self.sql.INSERT_CONFIG,
             (product_id, *rows.config_args(values), now),
             conflict=f"session config {values.tag!r} exists",
+            event=event,
         )
         assert row is not None
         return rows.config(row)
 
     async def ensure_config(
-        self, product_id: int, values: ConfigValues, now: float
+        self, product_id: int, values: ConfigValues, now: float, *, event: NewEvent | None = None
     ) -> SessionConfigRecord:
         existing = await self.get_config(product_id, values.tag)
         if existing is not None:
@@ -250,6 +318,7 @@ class SqlStore(ABC):
             (product_id, *rows.config_args(values), now),
             idempotent=True,
             conflict=f"session config {values.tag!r} exists",
+            event=event,
         )
         if row is None:
             row = await self._row(self.sql.CONFIG_BY_TAG, (product_id, values.tag))
@@ -266,17 +335,18 @@ class SqlStore(ABC):
         return [rows.config(r) for r in await self._rows(self.sql.LIST_CONFIGS, (product_id,))]
 
     async def update_config(
-        self, config_id: int, values: ConfigValues, now: float
+        self, config_id: int, values: ConfigValues, now: float, *, event: NewEvent | None = None
     ) -> SessionConfigRecord | None:
         row = await self._write_change_row(
             self.sql.UPDATE_CONFIG,
             (*rows.config_args(values), now, config_id),
             conflict=f"session config {values.tag!r} exists",
+            event=event,
         )
         return None if row is None else rows.config(row)
 
-    async def delete_config(self, config_id: int) -> bool:
-        return await self._write_change(self.sql.DELETE_CONFIG, (config_id,)) > 0
+    async def delete_config(self, config_id: int, *, event: NewEvent | None = None) -> bool:
+        return await self._write_change(self.sql.DELETE_CONFIG, (config_id,), event=event) > 0
 
     # Key rings -----------------------------------------------------------------------
     async def list_keys(self, product_id: int, env: str) -> list[KeyRecord]:
@@ -288,13 +358,21 @@ class SqlStore(ABC):
         row = await self._row(self.sql.FIND_KEY, (kid,))
         return None if row is None else rows.key(row)
 
-    async def insert_active_key(self, key: KeyRecord) -> KeyRecord:
-        row = await self._write_row(
-            self.sql.INSERT_ACTIVE_KEY,
-            rows.key_args(replace(key, state="active")),
-            idempotent=True,
-            conflict=f"key {key.kid!r} exists",
-        )
+    async def insert_active_key(
+        self, key: KeyRecord, *, event: NewEvent | None = None
+    ) -> KeyRecord:
+        args = rows.key_args(replace(key, state="active"))
+        conflict = f"key {key.kid!r} exists"
+        row: Row | None
+        if event is None:
+            row = await self._write_row(
+                self.sql.INSERT_ACTIVE_KEY, args, idempotent=True, conflict=conflict
+            )
+        else:
+            found = await self._write_logged(
+                self.sql.INSERT_ACTIVE_KEY, args, (event,), per_row=False, conflict=conflict
+            )
+            row = found[0] if found else None
         if row is None:
             row = await self._row(self.sql.ACTIVE_KEY, (key.product_id, key.env))
         if row is None:
@@ -302,8 +380,12 @@ class SqlStore(ABC):
         return rows.key(row)
 
     # Sessions ------------------------------------------------------------------------
-    async def insert_session(self, session: NewSession) -> None:
-        await self._write(self.sql.INSERT_SESSION, rows.new_session_args(session))
+    async def insert_session(self, session: NewSession, *, events: Sequence[NewEvent] = ()) -> None:
+        args = rows.new_session_args(session)
+        if events:
+            await self._write_logged(self.sql.INSERT_SESSION_LOGGED, args, events, per_row=True)
+        else:
+            await self._write(self.sql.INSERT_SESSION, args)
 
     async def get_session(self, session_id: str) -> SessionRecord | None:
         if not self._storable(session_id):
@@ -318,21 +400,38 @@ class SqlStore(ABC):
         new_hash: bytes,
         expires_at: float,
         now: float,
+        *,
+        events: Sequence[NewEvent] = (),
     ) -> SessionRecord | None:
         if not self._storable(session_id):
             return None
+        args = (new_hash, now, expires_at, session_id, generation)
         # Never replayed: a lost reply may hide a committed rotation.
-        row = await self._write_row(
-            self.sql.ROTATE_REFRESH, (new_hash, now, expires_at, session_id, generation)
-        )
+        row: Row | None
+        if events:
+            found = await self._write_logged(self.sql.ROTATE_REFRESH, args, events, per_row=True)
+            row = found[0] if found else None
+        else:
+            row = await self._write_row(self.sql.ROTATE_REFRESH, args)
         return None if row is None else rows.session(row)
 
     async def revoke_session(
-        self, session_id: str, config_id: int, env: str, now: float, reason: str
+        self,
+        session_id: str,
+        config_id: int,
+        env: str,
+        now: float,
+        reason: str,
+        *,
+        events: Sequence[NewEvent] = (),
     ) -> int:
         if not self._storable(session_id, env):
             return 0
-        return await self._write(self.sql.REVOKE_SESSION, (now, reason, session_id, config_id, env))
+        args = (now, reason, session_id, config_id, env)
+        if events:
+            sql = self.sql.REVOKE_SESSION_LOGGED
+            return len(await self._write_logged(sql, args, events, per_row=True))
+        return await self._write(self.sql.REVOKE_SESSION, args)
 
     async def revoke_identifier(
         self,
@@ -343,14 +442,17 @@ class SqlStore(ABC):
         reason: str,
         *,
         except_session: str | None = None,
+        events: Sequence[NewEvent] = (),
     ) -> int:
         if not self._storable(env, identifier):
             return 0
         if not self._storable(except_session):
             except_session = None  # names no stored session, so excludes nothing
-        return await self._write(
-            self.sql.REVOKE_IDENTIFIER, (now, reason, config_id, env, identifier, except_session)
-        )
+        args = (now, reason, config_id, env, identifier, except_session)
+        if events:
+            sql = self.sql.REVOKE_IDENTIFIER_LOGGED
+            return len(await self._write_logged(sql, args, events, per_row=True))
+        return await self._write(self.sql.REVOKE_IDENTIFIER, args)
 
     async def touch_session(self, session_id: str, now: float, min_interval: float) -> None:
         if not self._storable(session_id):
@@ -403,17 +505,19 @@ class SqlStore(ABC):
         assert row is not None
         return int(row[0])
 
-    async def delete_expired_sessions(self, before: float, limit: int) -> int:
-        return await self._write(self.sql.DELETE_EXPIRED_SESSIONS, (before, limit))
+    async def delete_expired_sessions(
+        self, before: float, limit: int, *, at: float | None = None
+    ) -> int:
+        return await self._delete_expired(before, limit, at)
 
     async def session_details_with_prefix(self, prefix: str, limit: int) -> list[tuple[str, str]]:
         found = await self._rows(self.sql.SESSION_DETAILS_WITH_PREFIX, (len(prefix), prefix, limit))
         return [(str(r[0]), str(r[1])) for r in found]
 
     # API keys ------------------------------------------------------------------------
-    async def insert_api_key(self, key: ApiKeyRecord) -> None:
+    async def insert_api_key(self, key: ApiKeyRecord, *, event: NewEvent | None = None) -> None:
         await self._write_change(
-            self.sql.INSERT_API_KEY, rows.api_key_args(key), conflict="api key exists"
+            self.sql.INSERT_API_KEY, rows.api_key_args(key), conflict="api key exists", event=event
         )
 
     async def get_api_key_by_hash(self, key_hash: bytes) -> ApiKeyRecord | None:
@@ -433,10 +537,12 @@ class SqlStore(ABC):
             found = await self._rows(self.sql.LIST_PRODUCT_API_KEYS, (product_id,))
         return [rows.api_key(r) for r in found]
 
-    async def revoke_api_key(self, key_id: str, now: float) -> bool:
+    async def revoke_api_key(
+        self, key_id: str, now: float, *, event: NewEvent | None = None
+    ) -> bool:
         if not self._storable(key_id):
             return False
-        return await self._write_change(self.sql.REVOKE_API_KEY, (now, key_id)) > 0
+        return await self._write_change(self.sql.REVOKE_API_KEY, (now, key_id), event=event) > 0
 
     async def touch_api_key(self, key_id: str, now: float, min_interval: float) -> None:
         if not self._storable(key_id):
@@ -478,3 +584,63 @@ class SqlStore(ABC):
                 [rows.persisted_document_args(d) for d in documents],
                 idempotent=True,
             )
+
+    # Session events and verification counters ------------------------------------------
+    async def events_after(self, position: tuple[int, int], limit: int) -> list[EventRecord]:
+        found = await self._rows(self.sql.EVENTS_AFTER, (*position, limit))
+        return [rows.event(r) for r in found]
+
+    async def event_head(self) -> tuple[int, int]:
+        row = await self._row(self.sql.EVENTS_HEAD)
+        return (0, 0) if row is None else (int(row[0]), int(row[1]))
+
+    async def list_events(
+        self,
+        scope: EventScope,
+        *,
+        before: tuple[int, int] | None,
+        limit: int,
+    ) -> list[EventRecord]:
+        if not self._storable(*scope.texts()):
+            return []
+        before_tx, before_id = (None, None) if before is None else before
+        found = await self._rows(
+            self.sql.EVENTS_NEWEST, (*scope.args(), before_tx, before_id, limit)
+        )
+        return [rows.event(r) for r in found]
+
+    async def events_between(
+        self,
+        scope: EventScope,
+        after: tuple[int, int],
+        upto: tuple[int, int],
+        limit: int,
+    ) -> list[EventRecord]:
+        if not self._storable(*scope.texts()):
+            return []
+        found = await self._rows(self.sql.EVENTS_BETWEEN, (*scope.args(), *after, *upto, limit))
+        return [rows.event(r) for r in found]
+
+    async def prune_events(self, before: float, limit: int) -> int:
+        return await self._write(self.sql.PRUNE_EVENTS, (before, limit), idempotent=True)
+
+    async def add_verification_counts(self, counts: list[VerificationCount]) -> None:
+        if counts:
+            # Not idempotent: adding a batch twice would count it twice.
+            await self._write_many(
+                self.sql.ADD_VERIFICATION_COUNT,
+                [(c.product, c.env, c.tag, c.minute, c.outcome, c.count) for c in counts],
+            )
+
+    async def verification_counts(
+        self, product: str, env: str, since: int, until: int
+    ) -> list[VerificationCount]:
+        if not self._storable(product, env):
+            return []
+        found = await self._rows(self.sql.VERIFICATION_COUNTS, (product, env, since, until))
+        return [VerificationCount(*r) for r in found]
+
+    async def prune_verification_counts(self, before_minute: int) -> int:
+        return await self._write(
+            self.sql.PRUNE_VERIFICATION_COUNTS, (before_minute,), idempotent=True
+        )

@@ -38,6 +38,19 @@ _PAGE = " ORDER BY started_at DESC, id{bytewise} DESC LIMIT :limit"
 _API_KEY = "SELECT {api_key_select} FROM api_keys k LEFT JOIN products p ON p.id = k.product_id"
 _API_KEY_ORDER = " ORDER BY k.created_at, k.id{bytewise}"
 
+# One (product, env)'s events, optionally narrowed; NULL leaves a filter out.
+# :types is ",a,b," (event types contain no comma).
+_EVENTS = (
+    "SELECT {event_columns} FROM events WHERE product = :product AND env = :env "
+    "AND (CAST(:tag AS TEXT) IS NULL OR tag = :tag) "
+    "AND (CAST(:identifier AS TEXT) IS NULL OR identifier = :identifier) "
+    "AND (CAST(:session_id AS TEXT) IS NULL OR session_id = :session_id) "
+    "AND (CAST(:types AS TEXT) IS NULL OR {strpos}(:types, ',' || type || ',') > 0) "
+    "AND (CAST(:since AS {float}) IS NULL OR at >= :since) "
+    "AND (CAST(:until AS {float}) IS NULL OR at < :until) "
+    "AND {event_horizon}"
+)
+
 
 class Statements:
     """The store's statements; an instance renders them all for one dialect."""
@@ -187,6 +200,51 @@ class Statements:
         "INSERT INTO meta (key, value) VALUES (:key, '1') ON CONFLICT (key) "
         "DO UPDATE SET value = CAST(CAST(meta.value AS BIGINT) + 1 AS TEXT) RETURNING value"
     )
+
+    # Session events and verification counters --------------------------------------
+    INSERT_EVENT = "INSERT INTO events ({new_event_fields}) VALUES ({new_event_params})"
+    # The changes an event is recorded with, returning what each event needs of the
+    # session rows they touched: id and identifier.
+    INSERT_SESSION_LOGGED = INSERT_SESSION + " RETURNING id, identifier"
+    REVOKE_SESSION_LOGGED = REVOKE_SESSION + " RETURNING id, identifier"
+    REVOKE_IDENTIFIER_LOGGED = REVOKE_IDENTIFIER + " RETURNING id, identifier"
+    DELETE_EXPIRED_SESSIONS_RETURNING = (
+        DELETE_EXPIRED_SESSIONS + " RETURNING id, identifier, product_id, env, config_id"
+    )
+    # The whole log in position order from a position, up to the horizon (every row
+    # before it is final; see store.dialects).
+    EVENTS_AFTER = (
+        "SELECT {event_columns} FROM events WHERE (tx, id) > (:tx, :id) "
+        "AND {event_horizon} ORDER BY tx, id LIMIT :limit"
+    )
+    EVENTS_HEAD = (
+        "SELECT tx, id FROM events WHERE {event_horizon} ORDER BY tx DESC, id DESC LIMIT 1"
+    )
+    EVENTS_NEWEST = (
+        _EVENTS
+        + " AND (CAST(:before_tx AS BIGINT) IS NULL OR (tx, id) < (:before_tx, :before_id)) "
+        "ORDER BY tx DESC, id DESC LIMIT :limit"
+    )
+    EVENTS_BETWEEN = (
+        _EVENTS + " AND (tx, id) > (:after_tx, :after_id) "
+        "AND (tx, id) <= (:upto_tx, :upto_id) ORDER BY tx, id LIMIT :limit"
+    )
+    PRUNE_EVENTS = (
+        "DELETE FROM events WHERE id IN (SELECT id FROM events WHERE at < :before "
+        "ORDER BY at LIMIT :limit)"
+    )
+    ADD_VERIFICATION_COUNT = (
+        "INSERT INTO verification_counts (product, env, tag, minute, outcome, count) "
+        "VALUES (:product, :env, :tag, :minute, :outcome, :count) "
+        "ON CONFLICT (product, env, tag, minute, outcome) "
+        "DO UPDATE SET count = verification_counts.count + excluded.count"
+    )
+    VERIFICATION_COUNTS = (
+        "SELECT product, env, tag, minute, outcome, count FROM verification_counts "
+        "WHERE product = :product AND env = :env AND minute >= :since AND minute < :until "
+        "ORDER BY minute, tag{bytewise}, outcome{bytewise}"
+    )
+    PRUNE_VERIFICATION_COUNTS = "DELETE FROM verification_counts WHERE minute < :before"
 
     def __init__(self, dialect: Dialect) -> None:
         self.dialect = dialect

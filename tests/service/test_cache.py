@@ -35,9 +35,11 @@ def count_calls(store: Store, monkeypatch: pytest.MonkeyPatch) -> Counter[str]:
     for name in [n for n in vars(Store) if not n.startswith("_")]:
         original = getattr(store, name)
 
-        async def counting(*args: Any, _name: str = name, _original: Any = original) -> Any:
+        async def counting(
+            *args: Any, _name: str = name, _original: Any = original, **kwargs: Any
+        ) -> Any:
             calls[_name] += 1
-            return await _original(*args)
+            return await _original(*args, **kwargs)
 
         monkeypatch.setattr(store, name, counting)
     return calls

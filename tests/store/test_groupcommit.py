@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from store import PersistedDocumentRecord, Store
+from store import NewEvent, PersistedDocumentRecord, Store, VerificationCount
 from store.groupcommit import GroupCommitter
 from tests.store.test_sqlite import (
     NOW,
@@ -26,6 +26,8 @@ from tests.store.test_sqlite import (
 )
 
 Write = Callable[[Store, int, int], Coroutine[Any, Any, object]]
+# Changes write with their events, as the service makes them.
+EVENT = NewEvent("session_revoked", NOW, "system", "my-app", "prd", "user-session")
 
 # Every Store method that writes, with arguments that make it write something.
 WRITES: dict[str, Write] = {
@@ -39,14 +41,20 @@ WRITES: dict[str, Write] = {
     "update_config": lambda s, p, c: s.update_config(c, config_values(name="Renamed"), NOW),
     "delete_config": lambda s, p, c: s.delete_config(c),
     "insert_active_key": lambda s, p, c: s.insert_active_key(key_record(p)),
-    "insert_session": lambda s, p, c: s.insert_session(new_session(p, c, "sess-2")),
-    "rotate_refresh": lambda s, p, c: s.rotate_refresh("sess-1", 0, b"h" * 32, NOW + 9, NOW),
-    "revoke_session": lambda s, p, c: s.revoke_session("sess-1", c, "prd", NOW, "test"),
+    "insert_session": lambda s, p, c: s.insert_session(
+        new_session(p, c, "sess-2"), events=(EVENT,)
+    ),
+    "rotate_refresh": lambda s, p, c: s.rotate_refresh(
+        "sess-1", 0, b"h" * 32, NOW + 9, NOW, events=(EVENT,)
+    ),
+    "revoke_session": lambda s, p, c: s.revoke_session(
+        "sess-1", c, "prd", NOW, "test", events=(EVENT, EVENT)
+    ),
     "revoke_identifier": lambda s, p, c: s.revoke_identifier(
-        c, "prd", "john@example.com", NOW, "test"
+        c, "prd", "john@example.com", NOW, "test", events=(EVENT,)
     ),
     "touch_session": lambda s, p, c: s.touch_session("sess-1", NOW + 120, 60),
-    "delete_expired_sessions": lambda s, p, c: s.delete_expired_sessions(NOW + 10**9, 10),
+    "delete_expired_sessions": lambda s, p, c: s.delete_expired_sessions(NOW + 10**9, 10, at=NOW),
     "replace_session_details": lambda s, p, c: s.replace_session_details(
         [("sess-1", '{"username":"johndoe","note":"ünïcødé ✓"}', "sealed")]
     ),
@@ -59,6 +67,11 @@ WRITES: dict[str, Write] = {
     "put_trusted_documents": lambda s, p, c: s.put_trusted_documents(
         [PersistedDocumentRecord("b" * 64, "{ b }", "trusted", NOW)]
     ),
+    "prune_events": lambda s, p, c: s.prune_events(NOW + 10**9, 10),
+    "add_verification_counts": lambda s, p, c: s.add_verification_counts(
+        [VerificationCount("my-app", "prd", "user-session", 1, "valid", 3)]
+    ),
+    "prune_verification_counts": lambda s, p, c: s.prune_verification_counts(10**9),
 }
 READS = {
     "schema_version",
@@ -81,6 +94,11 @@ READS = {
     "count_admin_keys",
     "get_persisted_document",
     "change_version",
+    "events_after",
+    "event_head",
+    "list_events",
+    "events_between",
+    "verification_counts",
 }
 
 
