@@ -23,6 +23,7 @@ from graphql import GraphQLError
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types.execution import ExecutionContext
 
+from resolvers import activity as activity_resolvers
 from resolvers import apikeys as apikey_resolvers
 from resolvers import configs as config_resolvers
 from resolvers import documents as document_resolvers
@@ -38,6 +39,7 @@ from schema.access import (
     RefreshCaller,
     VerifyAccess,
 )
+from schema.activity import SessionEventConnection
 from schema.apikeys import ApiKey, CreateApiKeyResult, RevokeApiKeyResult
 from schema.configs import DeleteSessionConfigResult, SessionConfig, SessionConfigResult
 from schema.edge import guard
@@ -113,6 +115,19 @@ class Query:
         extensions=[RepresentationKeys()],
         description="Federation: `Session` by `id`, `SessionUser` by `product env "
         "identifier`. A session the caller may not read is `null`, as a missing one.",
+    )
+    session_activity: SessionEventConnection = strawberry.field(
+        resolver=activity_resolvers.session_activity,
+        permission_classes=PRODUCT,
+        description="What happened to a product's sessions (and its configs and keys): the "
+        "event log of (product, env), newest first, narrowed by the arguments given. Events "
+        "are kept `TESSERA_EVENT_RETENTION_SECONDS` (30 days by default).",
+    )
+    my_activity: SessionEventConnection = strawberry.field(
+        resolver=activity_resolvers.my_activity,
+        permission_classes=END_USER,
+        description="The events of the bearer's user's sessions of the same product, env "
+        "and tag (those `mySessions` lists, and the ended ones), newest first.",
     )
 
 

@@ -169,7 +169,14 @@ def _benign(type_: Any) -> Any:
         return {name: _benign(field.type) for name, field in type_.fields.items()}
     if isinstance(type_, GraphQLEnumType):
         return next(iter(type_.values))
-    return {"String": "x", "Int": 1, "Boolean": False, "JSON": {}}[type_.name]
+    return {
+        "String": "x",
+        "ID": "x",
+        "Int": 1,
+        "Boolean": False,
+        "JSON": {},
+        "DateTime": "2027-01-15T08:00:00.000Z",
+    }[type_.name]
 
 
 def _arguments(path: StringPath, bad: Any) -> dict[str, Any]:

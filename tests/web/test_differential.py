@@ -74,7 +74,9 @@ from tests.databases import clean_postgres_database
 from tests.operations import OPERATIONS, operation
 
 SCOPE = {"product": "shop", "env": "prd", "tag": "web"}
-VOLATILE = frozenset({"token", "refreshToken", "sessionId", "id", "key", "cursor", "endCursor"})
+VOLATILE = frozenset(
+    {"token", "refreshToken", "sessionId", "id", "key", "cursor", "endCursor", "actor"}
+)
 BAD_KEY = "tsk_" + "x" * 43
 JSON = "application/json"
 GRAPHQL_RESPONSE = "application/graphql-response+json"
@@ -260,6 +262,18 @@ def life() -> Iterator[Step]:
     )
     yield op("CurrentSession", caller="user")
     yield op("MySessions", {"first": 10}, caller="user")
+    yield op("MyActivity", {"first": 5, "types": ["SESSION_CREATED"]}, caller="user")
+    yield op(
+        "SessionActivity",
+        {"product": "shop", "env": "prd", "types": ["SESSION_CREATED"], "first": 2},
+        caller="product",
+    )
+    yield op(
+        "SessionActivity",
+        {"product": "shop", "env": "prd", "after": "not-a-cursor"},
+        caller="product",
+        id="session-activity-bad-cursor",
+    )
     yield op(
         "RefreshSession",
         lambda world: {"input": {**SCOPE, "refreshToken": world["refresh"]}},
