@@ -29,6 +29,7 @@ from web.assets import PATH as ASSETS_PATH
 from web.assets import assets
 from web.bodylimit import BodyLimit
 from web.contenttype import JsonOnly
+from web.discovery import JWKS_PATH, METADATA_PATH, authorization_server, jwks
 from web.endpoint import GraphQLEndpoint
 from web.forwarded import ForwardedGuard
 from web.health import healthz, readyz
@@ -91,6 +92,9 @@ def create_app(settings: Settings, *, tessera: Tessera | None = None) -> Starlet
             ),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
+            # Public, for verifiers of SIGNED tokens and OAuth clients.
+            Route(METADATA_PATH, authorization_server),
+            Route(JWKS_PATH, jwks),
             # GraphiQL's files, only where GraphiQL is served.
             *([] if settings.production else [Route(ASSETS_PATH, assets().handle)]),
         ],

@@ -28,6 +28,7 @@ from resolvers import configs as config_resolvers
 from resolvers import documents as document_resolvers
 from resolvers import enduser as enduser_resolvers
 from resolvers import entities as entity_resolvers
+from resolvers import keys as key_resolvers
 from resolvers import products as product_resolvers
 from resolvers import sessions as session_resolvers
 from schema.access import (
@@ -44,6 +45,7 @@ from schema.edge import guard
 from schema.engine import CachedNameConverter
 from schema.entities import Entity, RepresentationKeys, SessionUser
 from schema.errors import ERROR_TYPES, EXCEPTION_HANDLERS, log_errors
+from schema.keys import KeyRing, RotateKeysResult
 from schema.persisted import RegisterTrustedDocumentsResult
 from schema.policy import OperationPolicy
 from schema.products import CreateProductResult, Product
@@ -114,6 +116,12 @@ class Query:
         description="Federation: `Session` by `id`, `SessionUser` by `product env "
         "identifier`. A session the caller may not read is `null`, as a missing one.",
     )
+    key_ring: KeyRing = strawberry.field(
+        resolver=key_resolvers.key_ring,
+        permission_classes=ADMIN,
+        description="The keys of a product's environment, newest first: ids, states and "
+        "times, never material.",
+    )
 
 
 @strawberry.type
@@ -165,6 +173,13 @@ class Mutation:
         "query manifest or GraphQL Code Generator's persisted documents (SHA-256 id to "
         "document). Every id must be its document's SHA-256; a manifest with any problem "
         "registers nothing.",
+    )
+    rotate_keys: RotateKeysResult = strawberry.mutation(
+        resolver=key_resolvers.rotate_keys,
+        permission_classes=ADMIN,
+        description="Rotate the keys of a product's environment: new keys make every token "
+        "from now on; the previous ones verify until the last token they made has expired "
+        "(the longest `expiry` of the product's configs, plus a margin), then retire.",
     )
     logout: RevokedSessions = strawberry.mutation(
         resolver=enduser_resolvers.logout,

@@ -35,7 +35,17 @@ class SessionConfig:
     idle_timeout: int | None = strawberry.field(description="Seconds without a refresh.")
     refresh_grace_seconds: int | None
     schema: JSON | None = strawberry.field(description="JSON Schema for data.details.")
-    token_format: TokenFormat
+    token_format: TokenFormat = strawberry.field(
+        description="How the config's session tokens are made. SIGNED tokens are readable "
+        "by anyone who holds them, and verifiable locally from the issuer's JWKS, which "
+        "cannot see a revocation: a revoked session's token still verifies locally until "
+        "it expires, so keep `expiry` short (minutes). `verifySession` checks revocation "
+        "for both formats."
+    )
+    signed_details: bool = strawberry.field(
+        description="Whether a SIGNED token carries `data.details` (in clear, for whoever "
+        "holds it). `verifySession` returns them either way."
+    )
     created_at: datetime
     updated_at: datetime
 
@@ -74,6 +84,15 @@ class CreateSessionConfigInput:
     idle_timeout: int | None = None
     refresh_grace_seconds: int | None = None
     schema: JSON | None = None
+    token_format: TokenFormat = strawberry.field(
+        default=TokenFormat.ENCRYPTED,
+        description="ENCRYPTED (the default) or SIGNED: see `SessionConfig.tokenFormat`.",
+    )
+    signed_details: bool = strawberry.field(
+        default=False,
+        description="Put `data.details` into SIGNED tokens, readable by whoever holds "
+        "them (default false: they stay in Tessera).",
+    )
 
     def spec(self) -> ConfigSpec:
         """The config as the service takes it: ConfigSpec's fields, by name."""
@@ -97,6 +116,15 @@ class UpdateSessionConfigInput:
     idle_timeout: strawberry.Maybe[int | None] = None
     refresh_grace_seconds: int | None = None
     schema: strawberry.Maybe[JSON | None] = None
+    token_format: TokenFormat | None = strawberry.field(
+        default=None,
+        description="ENCRYPTED or SIGNED. The format is the config's, never the token's: "
+        "from the change on, tokens of the other format are refused (`INVALID`) and "
+        "clients get the new format at their next refresh.",
+    )
+    signed_details: bool | None = strawberry.field(
+        default=None, description="Put `data.details` into SIGNED tokens."
+    )
 
     def patch(self) -> ConfigPatch:
         """The change as the service takes it: ConfigPatch's fields, by name. A field

@@ -1,5 +1,6 @@
 """Background removal of sessions past their absolute lifetime, so the store's size
-follows live sessions."""
+follows live sessions; retirement of verify-only keys whose time has come; and, when
+configured, the scheduled rotation of key rings."""
 
 from __future__ import annotations
 
@@ -7,17 +8,39 @@ import asyncio
 import logging
 
 from service.clock import Clock
+from service.rotation import KeyRotation
 from store import Store
 
 log = logging.getLogger("tessera.housekeeping")
 
 
 class Sweeper:
-    def __init__(self, store: Store, clock: Clock, *, retention: float, batch_size: int) -> None:
+    def __init__(
+        self,
+        store: Store,
+        clock: Clock,
+        *,
+        retention: float,
+        batch_size: int,
+        rotation: KeyRotation | None = None,
+        rotation_age: float = 0,
+    ) -> None:
         self._store = store
         self._clock = clock
         self._retention = retention
         self._batch_size = batch_size
+        self._rotation = rotation
+        self._rotation_age = rotation_age
+
+    async def tend_keys(self) -> int:
+        """Retire the verify-only keys whose ``retire_at`` has come (erasing their
+        material) and rotate the rings that are due; the number of keys retired."""
+        retired = await self._store.retire_expired_keys(self._clock.now())
+        if retired:
+            log.info("retired %d keys", retired)
+        if self._rotation is not None and self._rotation_age > 0:
+            await self._rotation.rotate_due(self._rotation_age)
+        return retired
 
     async def sweep_once(self) -> int:
         """Delete every session whose absolute lifetime ended more than the retention
@@ -41,4 +64,8 @@ class Sweeper:
                     log.info("swept %d expired sessions", deleted)
             except Exception:
                 log.exception("session sweep failed; retrying next interval")
+            try:
+                await self.tend_keys()
+            except Exception:
+                log.exception("key retirement failed; retrying next interval")
             await asyncio.sleep(interval)

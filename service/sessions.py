@@ -13,9 +13,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from joserfc.jwk import ECKey
+
 from service import refresh, tokens
 from service.catalog import (
     Catalog,
+    TokenFormat,
     access_seconds,
     refresh_seconds,
     validate_details,
@@ -33,7 +36,7 @@ from service.errors import (
     SessionRevoked,
     WrongSession,
 )
-from service.keyring import KeyRings
+from service.keyring import ENCRYPTION, SIGNING, KeyRings, RingKey
 from service.refresh import RefreshToken
 from service.validation import MAX_USER_ID_LENGTH, SLUG, Kind, require, text
 from store import Conflict, NewSession, ProductRecord, SessionConfigRecord, SessionRecord, Store
@@ -190,6 +193,11 @@ def resolve_identifier(selector: str, user_id: str, details: dict[str, Any]) -> 
     return require(str(value), Kind.NAME, f"data.{path}")
 
 
+def _algorithm(config: SessionConfigRecord) -> str:
+    """The ring algorithm that mints the config's tokens."""
+    return SIGNING if config.token_format == TokenFormat.SIGNED else ENCRYPTION
+
+
 class Sessions:
     def __init__(
         self,
@@ -203,7 +211,9 @@ class Sessions:
         max_details_bytes: int,
         max_token_length: int,
         refresh_grace_seconds: int,
+        issuer_base: str = "http://127.0.0.1:8000",
     ) -> None:
+        self._issuer_base = issuer_base
         self._store = store
         self._catalog = catalog
         self._keyrings = keyrings
@@ -266,7 +276,7 @@ class Sessions:
         salt = os.urandom(refresh.SALT_BYTES)
         refresh_token = refresh.derive(self._refresh_key, session_id, 0, salt)
         exp = self._access_expiry(config, now, refresh_expires_at)
-        kid, key = await self._keyrings.for_minting(product_rec.id, env)
+        key = await self._keyrings.for_minting(product_rec.id, env, _algorithm(config))
 
         await self._store.insert_session(
             NewSession(
@@ -286,7 +296,7 @@ class Sessions:
         )
         claims = self._claims(product, env, config, session_id, user_id, details, now, exp)
         return IssuedTokens(
-            token=tokens.encode(config.tag, kid, key, claims),
+            token=self._mint(config, key, claims),
             refresh_token=str(refresh_token),
             session_id=session_id,
             expires_at=float(exp),
@@ -298,8 +308,8 @@ class Sessions:
         # A session token never outlives its session.
         return min(int(now) + access_seconds(config), int(refresh_expires_at))
 
-    @staticmethod
     def _claims(
+        self,
         product: str,
         env: str,
         config: SessionConfigRecord,
@@ -309,8 +319,8 @@ class Sessions:
         now: float,
         exp: int,
     ) -> dict[str, Any]:
-        return {
-            "iss": tokens.ISSUER,
+        claims = {
+            "iss": tokens.issuer(self._issuer_base, product, env),
             "aud": f"{product}:{env}",
             "sub": user_id,
             "sid": session_id,
@@ -320,6 +330,16 @@ class Sessions:
             "exp": exp,
             "details": details,
         }
+        if config.token_format == TokenFormat.SIGNED and not config.signed_details:
+            # Whoever holds a signed token reads it: its details only if the config says.
+            del claims["details"]
+        return claims
+
+    @staticmethod
+    def _mint(config: SessionConfigRecord, key: RingKey, claims: dict[str, Any]) -> str:
+        if isinstance(key.key, ECKey):
+            return tokens.sign(config.tag, key.kid, key.key, claims)
+        return tokens.encode(config.tag, key.kid, key.key, claims)
 
     async def refresh(
         self,
@@ -447,10 +467,10 @@ class Sessions:
     ) -> IssuedTokens:
         now = self._clock.now()
         exp = self._access_expiry(config, now, session.refresh_expires_at)
-        kid, key = await self._keyrings.for_minting(product_rec.id, env)
+        key = await self._keyrings.for_minting(product_rec.id, env, _algorithm(config))
         claims = self._claims(product, env, config, session.id, session.user_id, details, now, exp)
         return IssuedTokens(
-            token=tokens.encode(config.tag, kid, key, claims),
+            token=self._mint(config, key, claims),
             refresh_token=str(successor),
             session_id=session.id,
             expires_at=float(exp),
@@ -665,13 +685,19 @@ class Sessions:
         ring = await self._keyrings.for_verify(product_rec.id, env, kid)
         if ring is None:
             raise tokens.BadToken(tokens.Reason.INVALID)
-        claims = tokens.decrypt(compact, ring)
-
         now = self._clock.now()
+        # The config decides the format and its algorithm, never the token's header; a
+        # key past its retire_at verifies nothing, whatever this instance has heard.
+        signed = config.token_format == TokenFormat.SIGNED
+        if signed:
+            claims = tokens.verify_signed(compact, ring.verifying(SIGNING, now))
+        else:
+            claims = tokens.decrypt(compact, ring.verifying(ENCRYPTION, now))
+
         iat, exp, sid = claims.get("iat"), claims.get("exp"), claims.get("sid")
         if (
             claims.get("typ") != tokens.TOKEN_TYPE
-            or claims.get("iss") != tokens.ISSUER
+            or not tokens.issued_here(claims.get("iss"), product, env)
             or not isinstance(sid, str)
             or not SESSION_ID.fullmatch(sid)
             or not isinstance(iat, int)
@@ -699,6 +725,8 @@ class Sessions:
             raise tokens.BadToken(tokens.Reason.EXPIRED)
         if now - session.last_seen_at >= LAST_SEEN_INTERVAL_SECONDS:
             await self._store.touch_session(session.id, now, LAST_SEEN_INTERVAL_SECONDS)
-        return Verification(
-            valid=True, session=session, expires_at=float(exp), details=claims.get("details")
-        )
+        details = claims.get("details")
+        if signed and "details" not in claims:
+            # Kept out of the token: the session's sealed copy is the source.
+            details = self._open_listed(session)
+        return Verification(valid=True, session=session, expires_at=float(exp), details=details)

@@ -142,7 +142,26 @@ class Settings(BaseSettings):
     rate_limit_refresh_per_ip: str = "300/minute"
     rate_limit_refresh_per_session: str = "30/minute"
 
-    @field_validator("master_key")
+    # Keys (service/keyring.py, service/rotation.py). During a master-key rotation, the
+    # key being replaced: still unwraps what it wrapped until `rotate-master-key` ran.
+    master_key_previous: SecretStr | None = None
+    # The base of every issuer URL (`<base>/products/<product>/<env>`), as verifiers
+    # reach Tessera; None: http://<host>:<port> of the listen address.
+    public_url: str | None = None
+    # Rotate every key ring whose active key is this many days old; 0 (the default):
+    # only when asked (`rotateKeys`, `tessera rotate-keys`).
+    key_rotation_days: int = Field(default=0, ge=0, le=3650)
+
+    @field_validator("public_url")
+    @classmethod
+    def _check_public_url(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
+        if not re.fullmatch(r"https?://[^/?#\s]+(/[^?#\s]*)?", v):
+            raise ValueError("TESSERA_PUBLIC_URL must be an http(s) URL without query or fragment")
+        return v.rstrip("/")
+
+    @field_validator("master_key", "master_key_previous")
     @classmethod
     def _check_master_key(cls, v: SecretStr | None) -> SecretStr | None:
         if v is not None:
@@ -201,6 +220,14 @@ class Settings(BaseSettings):
         if self.database_url is not None and self.database_url.get_secret_value():
             return self.database_url.get_secret_value()
         return f"sqlite:///{(self.data_dir / 'tessera.db').resolve()}"
+
+    @property
+    def public_base_url(self) -> str:
+        """``public_url``, or the listen address's ``http://<host>:<port>``."""
+        if self.public_url:
+            return self.public_url
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
 
     @property
     def master_key_file(self) -> Path:

@@ -44,6 +44,10 @@ class Store(Protocol):
         """Store ``value`` unless ``key`` has one already; return the value in force."""
         ...
 
+    async def replace_meta(self, key: str, old: str, new: str) -> bool:
+        """Set ``key`` to ``new`` if its value still is ``old``; whether it was."""
+        ...
+
     # Products and environments -------------------------------------------------------
     async def insert_product(
         self, tag: str, name: str, envs: tuple[str, ...], now: float
@@ -96,7 +100,7 @@ class Store(Protocol):
 
     # Key rings -----------------------------------------------------------------------
     async def list_keys(self, product_id: int, env: str) -> list[KeyRecord]:
-        """Every key of a (product, env) ring that can still decrypt, newest first."""
+        """Every key of a (product, env) ring, retired ones included, newest first."""
         ...
 
     async def find_key(self, kid: str) -> KeyRecord | None:
@@ -104,8 +108,44 @@ class Store(Protocol):
         ...
 
     async def insert_active_key(self, key: KeyRecord) -> KeyRecord:
-        """Insert ``key`` as the ring's active key unless another instance won the race;
-        return the active key in force either way."""
+        """Insert ``key`` as the ring's active key of its ``alg`` unless another instance
+        won the race; return the active key in force either way."""
+        ...
+
+    async def rotate_keys(
+        self,
+        product_id: int,
+        env: str,
+        keys: list[KeyRecord],
+        retire_at: float | None,
+        now: float,
+        *,
+        active_before: float = ...,
+    ) -> None:
+        """Rotate a ring in one transaction: its active keys (those created before
+        ``active_before``, by default all) become verify-only until ``retire_at`` (with
+        ``None``, every key not yet retired is retired ``now``), and ``keys`` become its
+        active keys. ``Conflict`` if an active key of the same algorithm remains — a
+        concurrent rotation committed first, or the active key is newer than
+        ``active_before`` — and then nothing is changed."""
+        ...
+
+    async def retire_expired_keys(self, now: float) -> int:
+        """Retire every verify-only key whose ``retire_at`` has come, erasing its
+        material; the number retired."""
+        ...
+
+    async def live_keys(self) -> list[KeyRecord]:
+        """Every key of every ring that is not retired (to re-wrap them)."""
+        ...
+
+    async def rewrap_keys(self, changes: list[tuple[str, bytes, bytes]]) -> None:
+        """For each ``(kid, old, new)``, replace the key's wrapped material ``old`` with
+        ``new`` if it still is ``old``, in one transaction."""
+        ...
+
+    async def rings_active_since_before(self, before: float) -> list[tuple[int, str]]:
+        """The ``(product id, env)`` of rings with an active key created before ``before``."""
         ...
 
     # Sessions ------------------------------------------------------------------------
@@ -227,8 +267,8 @@ class Store(Protocol):
 
     # Changes to what instances cache ---------------------------------------------------
     async def change_version(self) -> int:
-        """The version of what instances cache: products, environments, session configs
-        and API keys. Each committed change to them (not ``touch_api_key``) advances it
+        """The version of what instances cache: products, environments, session configs,
+        API keys and key rings. Each committed change to them (not ``touch_api_key``) advances it
         in the change's own transaction; 0 before the first."""
         ...
 

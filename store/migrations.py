@@ -175,6 +175,22 @@ MIGRATIONS: tuple[Migration, ...] = (
             """,
         ),
     ),
+    # Key rotation and signed tokens: a verify-only key's end, one active key per ring
+    # and algorithm (an encryption key and a signing key), and whether a SIGNED
+    # config's tokens carry the details.
+    Migration(
+        3,
+        "key rotation",
+        (
+            "ALTER TABLE signing_keys ADD COLUMN retire_at {float}",
+            "DROP INDEX signing_keys_one_active",
+            """
+            CREATE UNIQUE INDEX signing_keys_one_active
+                ON signing_keys (product_id, env, alg) WHERE state = 'active'
+            """,
+            "ALTER TABLE session_configs ADD COLUMN signed_details INTEGER NOT NULL DEFAULT 0",
+        ),
+    ),
 )
 
 HEAD = MIGRATIONS[-1].version

@@ -418,6 +418,18 @@ class PostgresStore(SqlStore):
 
         return await self._run(op, idempotent=idempotent, conflict=conflict)
 
+    async def _change_all(
+        self, statements: list[tuple[str, Args]], *, conflict: str
+    ) -> tuple[list[int], int | None]:
+        async def op(conn: _Conn) -> tuple[list[int], int | None]:
+            async with conn.transaction():
+                counts = [_count(await conn.execute(sql, *args)) for sql, args in statements]
+                if not any(counts):
+                    return counts, None
+                return counts, int(await conn.fetchval(self._bump, CHANGE_VERSION_KEY))
+
+        return await self._run(op, conflict=conflict)
+
     async def subscribe(self, on_change: Callable[[int | None], None]) -> None:
         await super().subscribe(on_change)
         if self._listen and self._listener is None and not self._closed:

@@ -36,6 +36,8 @@ class ConfigValues:
     refresh_grace_seconds: int | None
     json_schema: str | None
     token_format: str
+    # Whether a SIGNED token carries the details (readable by whoever holds it).
+    signed_details: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +52,11 @@ class SessionConfigRecord(ConfigValues):
 
 @dataclass(frozen=True, slots=True)
 class KeyRecord:
+    """A key of a (product, env) ring. ``state`` is ``active`` (mints), ``verify_only``
+    (verifies until ``retire_at``) or ``retired`` (its material erased: ``wrapped`` is
+    empty). ``alg`` names its use: ``dir+A256GCM`` (encrypted tokens) or ``ES256``
+    (signed tokens; ``wrapped`` holds the private key)."""
+
     kid: str
     product_id: int
     env: str
@@ -57,6 +64,10 @@ class KeyRecord:
     state: str
     wrapped: bytes
     created_at: float
+    retire_at: float | None = None
+
+    def __repr__(self) -> str:
+        return f"KeyRecord(kid={self.kid!r}, alg={self.alg!r}, state={self.state!r})"
 
 
 @dataclass(frozen=True, slots=True)

@@ -42,7 +42,9 @@ _ENVS = API_KEY_COLUMNS.index("envs")
 _IS_ADMIN = API_KEY_COLUMNS.index("is_admin")
 
 # Records to statement arguments, in the order of their {..._params} (store.columns).
-config_args: Callable[[ConfigValues], Args] = attrgetter(*CONFIG_FIELDS)
+_config_values: Callable[[ConfigValues], Args] = attrgetter(*CONFIG_FIELDS)
+# Flags are stored as 0/1 (portable types).
+_SIGNED_DETAILS = CONFIG_FIELDS.index("signed_details")
 new_session_args: Callable[[NewSession], Args] = attrgetter(*NEW_SESSION_FIELDS)
 key_args: Callable[[KeyRecord], Args] = attrgetter(*KEY_COLUMNS)
 _api_key_values: Callable[[ApiKeyRecord], Args] = attrgetter(*API_KEY_COLUMNS)
@@ -57,8 +59,16 @@ def product(row: Row) -> ProductRecord:
     return ProductRecord(row[0], row[1], row[2], envs, row[3])
 
 
+def config_args(values: ConfigValues) -> Args:
+    args = list(_config_values(values))
+    args[_SIGNED_DETAILS] = int(values.signed_details)
+    return tuple(args)
+
+
 def config(row: Row) -> SessionConfigRecord:
-    return SessionConfigRecord(*row)
+    values = list(row)
+    values[_SIGNED_DETAILS] = bool(values[_SIGNED_DETAILS])
+    return SessionConfigRecord(*values)
 
 
 def session(row: Row) -> SessionRecord:

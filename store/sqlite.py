@@ -128,6 +128,18 @@ class SqliteStore(SqlStore):
         except sqlite3.IntegrityError:
             raise Conflict(conflict) from None
 
+    async def _change_all(
+        self, statements: list[tuple[str, Args]], *, conflict: str
+    ) -> tuple[list[int], int | None]:
+        def work(db: sqlite3.Connection) -> tuple[list[int], int | None]:
+            counts = [db.execute(sql, args).rowcount for sql, args in statements]
+            return counts, self._bump(db) if any(counts) else None
+
+        try:
+            return await self._writer.transaction(work)
+        except sqlite3.IntegrityError:
+            raise Conflict(conflict) from None
+
     def _bump(self, db: sqlite3.Connection) -> int:
         return int(db.execute(self.sql.BUMP_CHANGE_VERSION, (CHANGE_VERSION_KEY,)).fetchone()[0])
 

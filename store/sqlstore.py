@@ -20,6 +20,7 @@ because the write returns only after its batch committed)."""
 
 from __future__ import annotations
 
+import math
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
@@ -104,6 +105,14 @@ class SqlStore(ABC):
         in the same transaction, telling other instances where the database can. Its
         outcome, and the version it made or ``None`` if it changed nothing."""
 
+    @abstractmethod
+    async def _change_all(
+        self, statements: list[tuple[str, Args]], *, conflict: str
+    ) -> tuple[list[int], int | None]:
+        """Run writing statements in order in one transaction and, if any changed a row,
+        ``BUMP_CHANGE_VERSION`` in it too: the rows each changed, and the version made
+        or ``None``. A constraint violation rolls everything back, ``Conflict(conflict)``."""
+
     def _storable(self, *texts: str | None) -> bool:
         """False if a text cannot be stored, so no row can match it (none by default)."""
         return True
@@ -181,6 +190,9 @@ class SqlStore(ABC):
             row = await self._row(self.sql.GET_META, (key,))
         assert row is not None
         return str(row[0])
+
+    async def replace_meta(self, key: str, old: str, new: str) -> bool:
+        return await self._write(self.sql.REPLACE_META, (new, key, old), idempotent=True) > 0
 
     # Products and environments -------------------------------------------------------
     async def insert_product(
@@ -289,17 +301,58 @@ class SqlStore(ABC):
         return None if row is None else rows.key(row)
 
     async def insert_active_key(self, key: KeyRecord) -> KeyRecord:
+        # Not a change instances must hear of: a kid an instance has not seen is loaded
+        # on the first token that names it.
         row = await self._write_row(
             self.sql.INSERT_ACTIVE_KEY,
-            rows.key_args(replace(key, state="active")),
+            rows.key_args(replace(key, state="active", retire_at=None)),
             idempotent=True,
             conflict=f"key {key.kid!r} exists",
         )
         if row is None:
-            row = await self._row(self.sql.ACTIVE_KEY, (key.product_id, key.env))
+            row = await self._row(self.sql.ACTIVE_KEY, (key.product_id, key.env, key.alg))
         if row is None:
             raise Conflict("the ring's active key changed while inserting one")
         return rows.key(row)
+
+    async def rotate_keys(
+        self,
+        product_id: int,
+        env: str,
+        keys: list[KeyRecord],
+        retire_at: float | None,
+        now: float,
+        *,
+        active_before: float = math.inf,
+    ) -> None:
+        first: tuple[str, Args] = (
+            (self.sql.RETIRE_RING_KEYS, (b"", now, product_id, env))
+            if retire_at is None
+            else (self.sql.DEMOTE_ACTIVE_KEYS, (retire_at, product_id, env, active_before))
+        )
+        inserts = [
+            (self.sql.INSERT_KEY, rows.key_args(replace(k, state="active", retire_at=None)))
+            for k in keys
+        ]
+        await self._changing(
+            self._change_all([first, *inserts], conflict="another rotation of the ring won")
+        )
+
+    async def retire_expired_keys(self, now: float) -> int:
+        return await self._write_change(self.sql.RETIRE_EXPIRED_KEYS, (b"", now), idempotent=True)
+
+    async def live_keys(self) -> list[KeyRecord]:
+        return [rows.key(r) for r in await self._rows(self.sql.LIVE_KEYS)]
+
+    async def rewrap_keys(self, changes: list[tuple[str, bytes, bytes]]) -> None:
+        if changes:
+            await self._write_many(
+                self.sql.REWRAP_KEY, [(new, kid, old) for kid, old, new in changes], idempotent=True
+            )
+
+    async def rings_active_since_before(self, before: float) -> list[tuple[int, str]]:
+        found = await self._rows(self.sql.RINGS_ACTIVE_SINCE_BEFORE, (before,))
+        return [(int(r[0]), str(r[1])) for r in found]
 
     # Sessions ------------------------------------------------------------------------
     async def insert_session(self, session: NewSession) -> None:

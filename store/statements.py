@@ -56,6 +56,7 @@ class Statements:
 
     # Metadata ------------------------------------------------------------------------
     GET_META = "SELECT value FROM meta WHERE key = :key"
+    REPLACE_META = "UPDATE meta SET value = :new WHERE key = :key AND value = :old"
     INSERT_META_IF_ABSENT = (
         "INSERT INTO meta (key, value) VALUES (:key, :value) ON CONFLICT (key) DO NOTHING "
         "RETURNING value"
@@ -84,18 +85,42 @@ class Statements:
     DELETE_CONFIG = "DELETE FROM session_configs WHERE id = :id"
 
     # Key rings -----------------------------------------------------------------------
-    LIST_KEYS = (
-        _KEY + " WHERE product_id = :product_id AND env = :env AND state != 'retired' "
-        "ORDER BY created_at DESC"
-    )
+    LIST_KEYS = _KEY + " WHERE product_id = :product_id AND env = :env ORDER BY created_at DESC"
     FIND_KEY = _KEY + " WHERE kid = :kid"
-    ACTIVE_KEY = _KEY + " WHERE product_id = :product_id AND env = :env AND state = 'active'"
+    ACTIVE_KEY = (
+        _KEY + " WHERE product_id = :product_id AND env = :env AND alg = :alg AND state = 'active'"
+    )
     # Arbitrated by the partial unique index signing_keys_one_active: of racing
     # instances exactly one inserts, the others read its key back.
     INSERT_ACTIVE_KEY = (
         "INSERT INTO signing_keys ({key_columns}) VALUES ({key_params}) "
-        "ON CONFLICT (product_id, env) WHERE state = 'active' DO NOTHING "
+        "ON CONFLICT (product_id, env, alg) WHERE state = 'active' DO NOTHING "
         "RETURNING {key_columns}"
+    )
+    # A rotation: the active keys become verify-only (until :retire_at), or every key
+    # still usable is retired at once; then the new keys are inserted, in the same
+    # transaction. Two rotations racing cannot leave two active keys of one algorithm:
+    # the unique index refuses the later insert.
+    INSERT_KEY = "INSERT INTO signing_keys ({key_columns}) VALUES ({key_params})"
+    DEMOTE_ACTIVE_KEYS = (
+        "UPDATE signing_keys SET state = 'verify_only', retire_at = :retire_at "
+        "WHERE product_id = :product_id AND env = :env AND state = 'active' "
+        "AND created_at < :before"
+    )
+    RETIRE_RING_KEYS = (
+        "UPDATE signing_keys SET state = 'retired', wrapped = :erased, retire_at = :now "
+        "WHERE product_id = :product_id AND env = :env AND state != 'retired'"
+    )
+    # Retired keys lose their material: nothing can make them verify again.
+    RETIRE_EXPIRED_KEYS = (
+        "UPDATE signing_keys SET state = 'retired', wrapped = :erased "
+        "WHERE state = 'verify_only' AND retire_at <= :now"
+    )
+    LIVE_KEYS = _KEY + " WHERE state != 'retired' ORDER BY created_at, kid{bytewise}"
+    REWRAP_KEY = "UPDATE signing_keys SET wrapped = :new WHERE kid = :kid AND wrapped = :old"
+    RINGS_ACTIVE_SINCE_BEFORE = (
+        "SELECT DISTINCT product_id, env FROM signing_keys "
+        "WHERE state = 'active' AND created_at < :before"
     )
 
     # Sessions ------------------------------------------------------------------------

@@ -59,6 +59,10 @@ WRITES: dict[str, Write] = {
     "put_trusted_documents": lambda s, p, c: s.put_trusted_documents(
         [PersistedDocumentRecord("b" * 64, "{ b }", "trusted", NOW)]
     ),
+    "replace_meta": lambda s, p, c: s.replace_meta("change_version", "1", "1"),
+    "rotate_keys": lambda s, p, c: s.rotate_keys(p, "prd", [key_record(p)], NOW + 60, NOW),
+    "retire_expired_keys": lambda s, p, c: s.retire_expired_keys(NOW),
+    "rewrap_keys": lambda s, p, c: s.rewrap_keys([("kid-1", b"old", b"new")]),
 }
 READS = {
     "schema_version",
@@ -81,6 +85,8 @@ READS = {
     "count_admin_keys",
     "get_persisted_document",
     "change_version",
+    "live_keys",
+    "rings_active_since_before",
 }
 
 

@@ -1,0 +1,15 @@
+from __future__ import annotations
+
+from schema.context import Info
+from schema.keys import KeyRing, RotateKeysInput, RotateKeysResult
+
+
+async def rotate_keys(info: Info, input: RotateKeysInput) -> RotateKeysResult:
+    ring = await info.context.tessera.rotation.rotate(
+        input.product, input.env, retire_previous=input.retire_previous
+    )
+    return KeyRing.of(ring)
+
+
+async def key_ring(info: Info, product: str, env: str) -> KeyRing:
+    return KeyRing.of(await info.context.tessera.rotation.ring(product, env))
