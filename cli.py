@@ -74,7 +74,7 @@ async def _rotate_keys(settings: Settings, args: argparse.Namespace) -> str:
         await tessera.close()
     lines = [f"rotated the keys of {ring.product}/{ring.env}:"]
     for key in ring.keys:
-        until = "" if key.retire_at is None else f" until {_utc(key.retire_at)}"
+        until = "" if key.retire_at is None else f" {_WHEN[key.state]} {_utc(key.retire_at)}"
         lines.append(f"  {key.kid}  {key.alg:<11}  {key.state}{until}")
     return "\n".join(lines)
 
@@ -91,6 +91,9 @@ async def _rotate_master_key(settings: Settings) -> str:
     finally:
         await tessera.close()
     return f"re-wrapped {count} keys under the new master key"
+
+
+_WHEN = {"verify_only": "until", "retired": "since"}
 
 
 def _utc(timestamp: float) -> str:
