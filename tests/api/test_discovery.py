@@ -6,9 +6,18 @@ material in any answer."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
-from tests.conftest import Api
+import httpx
+import pytest
+from pydantic import ValidationError
+
+from server import create_app
+from service.catalog import ConfigSpec, TokenFormat
+from service.settings import Settings
+from service.tessera import Tessera
+from tests.conftest import Api, make_settings
 
 SIGNED = {"product": "shop", "env": "prd", "tag": "signed"}
 ISSUER = "http://127.0.0.1:8000/products/shop/prd"
@@ -180,3 +189,38 @@ def _b64(text: str) -> bytes:
     import base64
 
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+async def test_public_url_is_the_base_of_issuers_tokens_and_endpoints(
+    tmp_path: Path, database_url: str
+) -> None:
+    settings = make_settings(
+        tmp_path, database_url=database_url, public_url="https://sessions.example.com/"
+    )
+    tessera = await Tessera.start(settings, announce=lambda key: None)
+    try:
+        await tessera.catalog.create_product("shop", "Shop", ["prd"])
+        await tessera.catalog.create_config(
+            "shop", ConfigSpec("signed", token_format=TokenFormat.SIGNED)
+        )
+        issued = await tessera.sessions.create("shop", "prd", "signed", "u1", {})
+        app = create_app(settings, tessera=tessera)
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t.test") as client:
+            path = "/.well-known/oauth-authorization-server/products/shop/prd"
+            body = (await client.get(path)).json()
+    finally:
+        await tessera.close()
+
+    issuer = "https://sessions.example.com/products/shop/prd"
+    payload = issued.token.split(":", 1)[1].split(".")[1]
+    assert json.loads(_b64(payload))["iss"] == issuer
+    assert body["issuer"] == issuer and body["jwks_uri"] == f"{issuer}/jwks.json"
+    assert body["introspection_endpoint"] == "https://sessions.example.com/oauth/introspect"
+
+
+def test_public_url_must_be_an_http_url() -> None:
+    for bad in ("sessions.example.com", "ftp://x.example", "https://x.example/?a=1"):
+        with pytest.raises(ValidationError):
+            Settings(public_url=bad)
+    assert Settings(host="::1", port=9000).public_base_url == "http://[::1]:9000"

@@ -161,3 +161,22 @@ async def test_replace_meta_is_conditional(store: Store) -> None:
     assert not await store.replace_meta("k", "other", "v2")
     assert await store.replace_meta("k", "v1", "v2")
     assert await store.get_meta("k") == "v2"
+
+
+async def test_retiring_keys_is_announced_only_when_a_key_retired(store: Store) -> None:
+    product = await store.insert_product("my-app", "My App", ENVS, NOW)
+    await store.insert_active_key(key_record(product.id, kid="k1"))
+    await store.rotate_keys(product.id, "prd", [key_record(product.id, kid="k2")], NOW + 60, NOW)
+    heard: list[int | None] = []
+    await store.subscribe(heard.append)
+    before = await store.change_version()
+
+    def versions() -> list[int]:
+        # None: PostgreSQL's listener (re)connected, which says nothing of a change.
+        return [v for v in heard if v is not None]
+
+    assert await store.retire_expired_keys(NOW + 59) == 0
+    assert versions() == [] and await store.change_version() == before
+    assert await store.retire_expired_keys(NOW + 60) == 1
+    assert await store.change_version() == before + 1
+    assert before + 1 in versions()
