@@ -59,6 +59,7 @@ WRITES: dict[str, Write] = {
     "put_trusted_documents": lambda s, p, c: s.put_trusted_documents(
         [PersistedDocumentRecord("b" * 64, "{ b }", "trusted", NOW)]
     ),
+    "seal_session_user_details": lambda s, p, c: s.seal_session_user_details("{"),
 }
 READS = {
     "schema_version",
@@ -81,6 +82,8 @@ READS = {
     "count_admin_keys",
     "get_persisted_document",
     "change_version",
+    "get_session_user",
+    "list_session_users",
 }
 
 
