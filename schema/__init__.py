@@ -31,6 +31,7 @@ from resolvers import entities as entity_resolvers
 from resolvers import keys as key_resolvers
 from resolvers import products as product_resolvers
 from resolvers import sessions as session_resolvers
+from resolvers import users as user_resolvers
 from schema.access import (
     AdminOnly,
     EndUserOnly,
@@ -59,6 +60,7 @@ from schema.sessions import (
     SessionConnection,
     SessionVerification,
 )
+from schema.users import SessionUserConnection
 
 ADMIN: list[Any] = [AdminOnly]
 PRODUCT: list[Any] = [ProductKey]
@@ -121,6 +123,18 @@ class Query:
         permission_classes=ADMIN,
         description="The keys of a product's environment, newest first: ids, states and "
         "times, never material.",
+    )
+    session_users: SessionUserConnection = strawberry.field(
+        resolver=user_resolvers.session_users,
+        permission_classes=PRODUCT,
+        description="The people a product's env has sessions for, one per identifier, "
+        "last seen latest first.",
+    )
+    session_user: SessionUser | None = strawberry.field(
+        resolver=user_resolvers.session_user,
+        permission_classes=PRODUCT,
+        description="One person of a product's env with their sessions; null if Tessera "
+        "never stored a session of theirs.",
     )
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Annotated, Any
 
 import strawberry
@@ -18,6 +19,7 @@ from strawberry.extensions import FieldExtension
 
 from resolvers import sessions as session_resolvers
 from schema.context import Info
+from schema.scalars import JSON
 from schema.sessions import Session, SessionConnection
 from service.errors import FieldError, InvalidInput
 from service.validation import Kind, string_problem
@@ -53,6 +55,36 @@ class SessionUser:
     )
     # The one config the caller may read these sessions in; None: every one.
     readable_tag: strawberry.Private[str | None]
+    first_seen_at: datetime | None = strawberry.field(
+        default=None,
+        description="When their first session started. Like every field below, null "
+        "when not asked through `sessionUsers` or `sessionUser`.",
+    )
+    last_seen_at: datetime | None = strawberry.field(
+        default=None,
+        description="When a session of theirs was last started or refreshed (verifying a "
+        "token does not count).",
+    )
+    live_sessions: int | None = strawberry.field(
+        default=None, description="Their sessions neither revoked nor expired, now."
+    )
+    total_sessions: int | None = strawberry.field(
+        default=None,
+        description="Every session started for them, ended ones included (also after "
+        "they were deleted).",
+    )
+    tags: list[str] | None = strawberry.field(
+        default=None,
+        description="The session configs (tags) their sessions were started with, alphabetically.",
+    )
+    user_id: str | None = strawberry.field(
+        default=None, description="`data.userId` of their latest session."
+    )
+    details: JSON | None = strawberry.field(
+        default=None,
+        description="`data.details` of their latest session; null also if the stored "
+        "copy cannot be decrypted (the row was altered outside Tessera).",
+    )
 
 
 Entity = Annotated[Session | SessionUser, strawberry.union("_Entity")]

@@ -608,6 +608,8 @@ class Sessions:
             # instance) no longer match: a batch that replaced nothing ends the pass.
             if len(rows) < batch_size or done == 0:
                 break
+        # Session users' latest details were copied from these rows (migration 5).
+        await self._store.seal_session_user_details(PLAIN_PREFIX)
         await self._store.put_meta_if_absent(SEALED_META_KEY, str(self._clock.now()))
         if sealed:
             log.info("sealed the stored details of %d sessions", sealed)

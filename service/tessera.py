@@ -23,6 +23,7 @@ from service.ratelimit import Bucket, RateLimits
 from service.rotation import KeyRotation
 from service.sessions import Sessions
 from service.settings import Settings, decode_master_key
+from service.users import Users
 from store import Store, StoreUnavailable, open_store
 
 log = logging.getLogger("tessera")
@@ -152,6 +153,9 @@ class Tessera:
             max_token_length=settings.max_token_length,
             refresh_grace_seconds=settings.refresh_grace_seconds,
             issuer_base=settings.public_base_url,
+        )
+        self.users = Users(
+            store, self.catalog, clock, details_cipher=DetailsCipher.for_master(master_key)
         )
         admin_key = settings.admin_key.get_secret_value() if settings.admin_key else None
         self.access = Access(store, clock, self.cache, self.catalog, self.sessions, admin_key)

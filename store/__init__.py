@@ -13,6 +13,7 @@ from store.records import (
     ProductRecord,
     SessionConfigRecord,
     SessionRecord,
+    SessionUserRecord,
 )
 
 
@@ -46,6 +47,7 @@ __all__ = [
     "ProductRecord",
     "SessionConfigRecord",
     "SessionRecord",
+    "SessionUserRecord",
     "Store",
     "StoreUnavailable",
     "open_store",

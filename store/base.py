@@ -17,6 +17,7 @@ from store.records import (
     ProductRecord,
     SessionConfigRecord,
     SessionRecord,
+    SessionUserRecord,
 )
 
 
@@ -222,6 +223,37 @@ class Store(Protocol):
         """For each ``(session id, old, new)``, set the details to ``new`` if they still
         are ``old``; the number replaced. The old values are not left readable in the
         database's free space where the database allows (SQLite: secure_delete)."""
+        ...
+
+    # Session users -------------------------------------------------------------------
+    # Kept by insert_session and rotate_refresh, in their own transactions.
+    async def get_session_user(
+        self, product_id: int, env: str, identifier: str, now: float
+    ) -> SessionUserRecord | None:
+        """The person ``identifier`` names in a product's env, with their sessions live
+        at ``now``; ``None`` if no session of theirs was ever stored."""
+        ...
+
+    async def list_session_users(
+        self,
+        product_id: int,
+        env: str,
+        config_id: int | None,
+        prefix: tuple[str, str] | None,
+        now: float,
+        after: tuple[float, str] | None,
+        limit: int,
+    ) -> list[SessionUserRecord]:
+        """People of a product's env (of the config ``config_id`` only, if given), last
+        seen latest first, strictly after the ``(last_seen_at, identifier)`` key; with
+        ``prefix = (p, below)``, those whose identifier is at least ``p`` and below
+        ``below``."""
+        ...
+
+    async def seal_session_user_details(self, plain_prefix: str) -> int:
+        """Give every person whose details are stored unsealed (starting with the
+        one-character ``plain_prefix``) their latest session's sealed copy, once that
+        session's are sealed; the number changed."""
         ...
 
     # API keys ------------------------------------------------------------------------

@@ -18,6 +18,7 @@ from store.records import (
     PersistedDocumentRecord,
     SessionConfigRecord,
     SessionRecord,
+    SessionUserRecord,
 )
 
 
@@ -37,6 +38,8 @@ KEY_COLUMNS = _names(KeyRecord)
 # ``product`` is the owning product's tag, joined on reads: not a column of api_keys.
 API_KEY_COLUMNS = _names(ApiKeyRecord, exclude=("product",))
 PERSISTED_DOCUMENT_COLUMNS = _names(PersistedDocumentRecord)
+# The last two are worked out on reads (store.statements), not stored.
+SESSION_USER_COLUMNS = _names(SessionUserRecord, exclude=("live_sessions", "tags"))
 
 WORDS: dict[str, str] = {
     "config_columns": _list(CONFIG_COLUMNS),
@@ -55,4 +58,6 @@ WORDS: dict[str, str] = {
     "api_key_select": _list(API_KEY_COLUMNS, "k.{}") + ", p.tag",
     "persisted_document_columns": _list(PERSISTED_DOCUMENT_COLUMNS),
     "persisted_document_params": _list(PERSISTED_DOCUMENT_COLUMNS, ":{}"),
+    "session_user_columns": _list(SESSION_USER_COLUMNS),
+    "session_user_select": _list(SESSION_USER_COLUMNS, "u.{}"),
 }

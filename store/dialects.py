@@ -35,6 +35,12 @@ class Dialect:
 
         return _PARAMETER.sub(number, text)
 
+    def parameters(self, statement: str) -> tuple[str, ...]:
+        """The names of ``statement``'s parameters, in the order its rendering numbers
+        them: how to bind values held by name."""
+        text = statement.format_map({**WORDS, **self.words})
+        return tuple(dict.fromkeys(match[1] for match in _PARAMETER.finditer(text)))
+
 
 SQLITE = Dialect(
     "sqlite",
@@ -51,6 +57,11 @@ SQLITE = Dialect(
         "env_list": (
             "(SELECT group_concat(env, ',') FROM (SELECT env FROM environments "
             "WHERE product_id = p.id ORDER BY created_at, env))"
+        ),
+        "user_tags": (
+            "(SELECT group_concat(tag, ',') FROM (SELECT c.tag FROM session_user_tags t "
+            "JOIN session_configs c ON c.id = t.config_id WHERE t.product_id = u.product_id "
+            "AND t.env = u.env AND t.identifier = u.identifier ORDER BY c.tag))"
         ),
     },
 )
@@ -70,6 +81,12 @@ POSTGRES = Dialect(
         "env_list": (
             "(SELECT string_agg(env, ',' ORDER BY created_at, env COLLATE \"C\") "
             "FROM environments WHERE product_id = p.id)"
+        ),
+        "user_tags": (
+            "(SELECT string_agg(c.tag, ',' ORDER BY c.tag COLLATE \"C\") "
+            "FROM session_user_tags t JOIN session_configs c ON c.id = t.config_id "
+            "WHERE t.product_id = u.product_id AND t.env = u.env "
+            "AND t.identifier = u.identifier)"
         ),
     },
 )

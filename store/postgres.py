@@ -37,7 +37,8 @@ import asyncio
 import logging
 import socket
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
+from functools import cache
 from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
@@ -186,6 +187,21 @@ _REPLACE_SESSION_DETAILS = (
     "FROM unnest($1::text[], $2::text[], $3::text[]) AS c(id, old, new) "
     "WHERE s.id = c.id AND s.details = c.old"
 )
+
+
+@cache
+def _together(names: tuple[str, ...], fetch: bool) -> tuple[str, tuple[str, ...]]:
+    """The statements ``names`` as one (data-modifying CTEs: one round trip, and
+    atomic), with its parameter names in order. With ``fetch`` the others run only if
+    the first returned a row (each ends in a ``WHERE`` clause), and it gives the first's
+    rows. Every part sees the database as it was before the statement, so a later one
+    never depends on an earlier one's changes."""
+    neutral = vars(Statements)
+    parts = [f"w0 AS ({neutral[names[0]]})"]
+    condition = " AND EXISTS (SELECT 1 FROM w0)" if fetch else ""
+    parts += [f"w{i} AS ({neutral[name]}{condition})" for i, name in enumerate(names) if i]
+    text = f"WITH {', '.join(parts)} " + ("SELECT * FROM w0" if fetch else "SELECT NULL")
+    return POSTGRES.render(text), POSTGRES.parameters(text)
 
 
 class PostgresStore(SqlStore):
@@ -367,6 +383,19 @@ class PostgresStore(SqlStore):
                 await conn.executemany(sql, rows)
 
         await self._run(op, idempotent=idempotent)
+
+    async def _write_together(
+        self, names: tuple[str, ...], values: Mapping[str, object], *, fetch: bool
+    ) -> list[Row]:
+        sql, parameters = _together(names, fetch)
+        args = tuple(values[p] for p in parameters)
+
+        # Never replayed: a lost reply may hide a committed write.
+        async def op(conn: _Conn) -> list[asyncpg.Record]:
+            return await conn.fetch(sql, *args)
+
+        found: list[Row] = list(await self._run(op))
+        return found if fetch else []
 
     async def _insert_product(
         self, tag: str, name: str, envs: tuple[str, ...], now: float, *, if_absent: bool

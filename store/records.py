@@ -126,3 +126,26 @@ class PersistedDocumentRecord:
     body: str
     source: str
     created_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class SessionUserRecord:
+    """A person's row of ``session_users``: the identifier a session config's selector
+    picked, in one product's env, kept up to date by every session create and refresh.
+    ``details`` are the latest session's details, sealed as that session's
+    (``latest_session_id`` is what they open with). The last two fields are worked out
+    when the row is read: ``live_sessions`` from the sessions themselves (so expiry needs
+    no write), ``tags`` from ``session_user_tags``."""
+
+    product_id: int
+    env: str
+    identifier: str
+    first_seen_at: float
+    last_seen_at: float
+    total_sessions: int
+    user_id: str
+    details: str
+    latest_session_id: str
+    latest_started_at: float
+    live_sessions: int
+    tags: tuple[str, ...]

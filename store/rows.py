@@ -26,6 +26,7 @@ from store.records import (
     ProductRecord,
     SessionConfigRecord,
     SessionRecord,
+    SessionUserRecord,
 )
 
 
@@ -73,6 +74,19 @@ def config(row: Row) -> SessionConfigRecord:
 
 def session(row: Row) -> SessionRecord:
     return SessionRecord(*row)
+
+
+def new_session_values(session: NewSession) -> dict[str, object]:
+    """A new session's columns by name (``Statements.bind``)."""
+    return dict(zip(NEW_SESSION_FIELDS, new_session_args(session), strict=True))
+
+
+def session_user(row: Row) -> SessionUserRecord:
+    # Tags are slugs, which cannot contain ",": the aggregate ({user_tags}) splits back.
+    values: list[Any] = list(row)
+    values[-2] = int(values[-2])
+    values[-1] = tuple(values[-1].split(",")) if values[-1] else ()
+    return SessionUserRecord(*values)
 
 
 def key(row: Row) -> KeyRecord:

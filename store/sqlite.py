@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -158,6 +159,25 @@ class SqliteStore(SqlStore):
         except sqlite3.IntegrityError:
             raise Conflict(CONFLICT) from None
 
+    async def _write_together(
+        self, names: tuple[str, ...], values: Mapping[str, object], *, fetch: bool
+    ) -> list[Row]:
+        sql = self.sql
+
+        def work(db: sqlite3.Connection) -> list[Row]:
+            cursor = db.execute(*sql.bind(names[0], values))
+            found: list[Row] = cursor.fetchall() if fetch else []
+            if found if fetch else cursor.rowcount > 0:
+                for name in names[1:]:
+                    db.execute(*sql.bind(name, values))
+            return found
+
+        # A unit of work of the writer's next batch: in its transaction, one commit.
+        try:
+            return await self._writer.transaction(work)
+        except sqlite3.IntegrityError:
+            raise Conflict(CONFLICT) from None
+
     async def _insert_product(
         self, tag: str, name: str, envs: tuple[str, ...], now: float, *, if_absent: bool
     ) -> None:
@@ -193,6 +213,21 @@ class SqliteStore(SqlStore):
         # Committed: the TRUNCATE checkpoint leaves no old page in the WAL either.
         self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         return replaced
+
+    async def seal_session_user_details(self, plain_prefix: str) -> int:
+        seal = self.sql.SEAL_SESSION_USER_DETAILS
+
+        def work(db: sqlite3.Connection) -> int:
+            # As replace_session_details: no unsealed copy left in free space or the WAL.
+            db.execute("PRAGMA secure_delete=ON")
+            try:
+                return int(db.execute(seal, (plain_prefix,)).rowcount)
+            finally:
+                db.execute("PRAGMA secure_delete=OFF")
+
+        sealed = await self._writer.transaction(work)
+        self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        return sealed
 
     # Lifecycle -----------------------------------------------------------------------
     async def migrate(self) -> int:

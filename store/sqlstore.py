@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import replace
 from typing import Any, ClassVar, TypeVar
 
@@ -38,6 +38,7 @@ from store.records import (
     ProductRecord,
     SessionConfigRecord,
     SessionRecord,
+    SessionUserRecord,
 )
 from store.rows import Args, Row
 from store.statements import Statements
@@ -45,6 +46,15 @@ from store.statements import Statements
 _T = TypeVar("_T")
 # The meta row holding ``Store.change_version``.
 CHANGE_VERSION_KEY = "change_version"
+# What a session's create and refresh write, each in one transaction: the session's
+# statement, then its person's (Statements, "Session users").
+CREATE_WRITES = (
+    "INSERT_SESSION",
+    "USER_OF_NEW_SESSION",
+    "TAG_OF_NEW_SESSION",
+    "TAGS_SEEN_AT_START",
+)
+ROTATE_WRITES = ("ROTATE_REFRESH", "USER_SEEN_AT_REFRESH", "TAGS_SEEN_AT_REFRESH")
 
 
 def env_times(envs: tuple[str, ...], now: float) -> list[tuple[str, float]]:
@@ -87,6 +97,14 @@ class SqlStore(ABC):
     async def _write_many(self, sql: str, rows: list[Args], *, idempotent: bool = False) -> None:
         """Run one writing statement once per row of ``rows``, in one transaction
         committed when this returns: all of them or, failing, none."""
+
+    @abstractmethod
+    async def _write_together(
+        self, names: tuple[str, ...], values: Mapping[str, object], *, fetch: bool
+    ) -> list[Row]:
+        """Run the statements ``names`` (of ``sql``, bound by ``Statements.bind``) in one
+        transaction, committed when this returns; those after the first only if the
+        first changed a row. With ``fetch``, the first's rows (it has ``RETURNING``)."""
 
     @abstractmethod
     async def _insert_product(
@@ -356,7 +374,7 @@ class SqlStore(ABC):
 
     # Sessions ------------------------------------------------------------------------
     async def insert_session(self, session: NewSession) -> None:
-        await self._write(self.sql.INSERT_SESSION, rows.new_session_args(session))
+        await self._write_together(CREATE_WRITES, rows.new_session_values(session), fetch=False)
 
     async def get_session(self, session_id: str) -> SessionRecord | None:
         if not self._storable(session_id):
@@ -375,10 +393,15 @@ class SqlStore(ABC):
         if not self._storable(session_id):
             return None
         # Never replayed: a lost reply may hide a committed rotation.
-        row = await self._write_row(
-            self.sql.ROTATE_REFRESH, (new_hash, now, expires_at, session_id, generation)
-        )
-        return None if row is None else rows.session(row)
+        values = {
+            "refresh_hash": new_hash,
+            "now": now,
+            "expires_at": expires_at,
+            "id": session_id,
+            "generation": generation,
+        }
+        found = await self._write_together(ROTATE_WRITES, values, fetch=True)
+        return rows.session(found[0]) if found else None
 
     async def revoke_session(
         self, session_id: str, config_id: int, env: str, now: float, reason: str
@@ -462,6 +485,47 @@ class SqlStore(ABC):
     async def session_details_with_prefix(self, prefix: str, limit: int) -> list[tuple[str, str]]:
         found = await self._rows(self.sql.SESSION_DETAILS_WITH_PREFIX, (len(prefix), prefix, limit))
         return [(str(r[0]), str(r[1])) for r in found]
+
+    # Session users -------------------------------------------------------------------
+    async def get_session_user(
+        self, product_id: int, env: str, identifier: str, now: float
+    ) -> SessionUserRecord | None:
+        if not self._storable(env, identifier):
+            return None
+        row = await self._row(self.sql.SESSION_USER, (now, product_id, env, identifier))
+        return None if row is None else rows.session_user(row)
+
+    async def list_session_users(
+        self,
+        product_id: int,
+        env: str,
+        config_id: int | None,
+        prefix: tuple[str, str] | None,
+        now: float,
+        after: tuple[float, str] | None,
+        limit: int,
+    ) -> list[SessionUserRecord]:
+        if not self._storable(env, *(prefix or ())):
+            return []
+        name = "SESSION_USERS"
+        values: dict[str, object] = {"now": now, "env": env, "limit": limit}
+        if config_id is None:
+            values["product_id"] = product_id
+        else:
+            name += "_OF_TAG"
+            values["config_id"] = config_id
+        if prefix is not None:
+            name += "_WITH_PREFIX"
+            values["prefix"], values["below"] = prefix
+        if after is not None:
+            name += "_AFTER"
+            values["after_seen_at"], values["after_identifier"] = after[0], self._after_id(after[1])
+        return [rows.session_user(r) for r in await self._rows(*self.sql.bind(name, values))]
+
+    async def seal_session_user_details(self, plain_prefix: str) -> int:
+        return await self._write(
+            self.sql.SEAL_SESSION_USER_DETAILS, (plain_prefix,), idempotent=True
+        )
 
     # API keys ------------------------------------------------------------------------
     async def insert_api_key(self, key: ApiKeyRecord) -> None:

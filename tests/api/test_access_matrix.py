@@ -127,6 +127,8 @@ def variables(name: str, w: World) -> dict[str, Any]:
                 {"__typename": "SessionUser", "product": "shop", "env": "prd", "identifier": "u1"},
             ]
         },
+        "SessionUsers": {"product": "shop", "env": "prd"},
+        "SessionUser": {"product": "shop", "env": "prd", "identifier": "u1"},
     }
     return by_operation[name]
 
@@ -157,6 +159,8 @@ MATRIX: dict[str, dict[str, str | None]] = {
     "LogoutOtherSessions": END_USER,
     # A session out of scope is null (tests/api/test_entities.py); the user is FORBIDDEN.
     "Entities": {**PRODUCT_ENV, "end-user": None},
+    "SessionUsers": PRODUCT_ENV,
+    "SessionUser": PRODUCT_ENV,
 }
 CASES = [(op, who, code) for op, row in MATRIX.items() for who, code in row.items()]
 

@@ -63,6 +63,7 @@ WRITES: dict[str, Write] = {
     "rotate_keys": lambda s, p, c: s.rotate_keys(p, "prd", [key_record(p)], NOW + 60, NOW),
     "retire_expired_keys": lambda s, p, c: s.retire_expired_keys(NOW),
     "rewrap_keys": lambda s, p, c: s.rewrap_keys([("kid-1", b"old", b"new")]),
+    "seal_session_user_details": lambda s, p, c: s.seal_session_user_details("{"),
 }
 READS = {
     "schema_version",
@@ -87,6 +88,8 @@ READS = {
     "change_version",
     "live_keys",
     "rings_active_since_before",
+    "get_session_user",
+    "list_session_users",
 }
 
 
