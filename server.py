@@ -12,14 +12,16 @@ import gc
 import logging
 import socket
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from typing import Any
 
 import uvicorn
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.routing import Route
+from starlette.types import ASGIApp
 
 from service import logs
 from service.errors import StartupError
@@ -32,6 +34,7 @@ from web.contenttype import JsonOnly
 from web.endpoint import GraphQLEndpoint
 from web.forwarded import ForwardedGuard
 from web.health import healthz, readyz
+from web.requestid import RequestId
 
 log = logging.getLogger("tessera")
 
@@ -49,7 +52,7 @@ def create_app(settings: Settings, *, tessera: Tessera | None = None) -> Starlet
             return
         if getattr(app.state, "tessera", None) is None:
             # Served by another ASGI server, which configured its own loggers only.
-            logs.configure(settings.log_level)
+            logs.configure(settings.log_level, settings.resolved_log_format)
             app.state.tessera = await Tessera.start(settings)
         # The schema, the caches and the modules are alive until exit: moving them out
         # of the collector's generations stops every full collection from re-walking
@@ -81,7 +84,8 @@ def create_app(settings: Settings, *, tessera: Tessera | None = None) -> Starlet
                 max_age=600,
             )
         )
-    app = Starlette(
+    app = _App(
+        outer=lambda inner: RequestId(inner, trusted_proxies=settings.trusted_proxies),
         middleware=middleware,
         routes=[
             Route(
@@ -101,6 +105,18 @@ def create_app(settings: Settings, *, tessera: Tessera | None = None) -> Starlet
     return app
 
 
+class _App(Starlette):
+    """Starlette, with ``outer`` layers around everything, Starlette's own error
+    middleware included, so that even its 500s carry a request id."""
+
+    def __init__(self, *, outer: Callable[[ASGIApp], ASGIApp], **kwargs: Any) -> None:
+        self._outer = outer
+        super().__init__(**kwargs)
+
+    def build_middleware_stack(self) -> ASGIApp:
+        return self._outer(super().build_middleware_stack())
+
+
 def serve(settings: Settings) -> int:
     """Serve until stopped; 2 after one line on stderr if Tessera cannot start.
 
@@ -109,7 +125,7 @@ def serve(settings: Settings) -> int:
     sockets. uvicorn's own proxy-header handling is off: it would rewrite the client's
     address from ``X-Forwarded-For`` for peers it trusts itself (127.0.0.1 by default),
     and only ``TESSERA_TRUSTED_PROXIES`` may decide whose forwarded address is believed."""
-    logs.configure(settings.log_level)
+    logs.configure(settings.log_level, settings.resolved_log_format)
     app = create_app(settings)
     config = uvicorn.Config(
         app,
@@ -120,6 +136,8 @@ def serve(settings: Settings) -> int:
         server_header=False,
         proxy_headers=False,
         lifespan="on",
+        # uvicorn's own lines go through Tessera's handler, in its format.
+        log_config=None,
     )
     try:
         sockets = listen(settings.host, settings.port, config.backlog)

@@ -14,6 +14,7 @@ import time
 from strawberry.types.execution import ExecutionContext
 
 from service.errors import RequestErrorCode
+from service.logs import REQUEST_ID
 
 audit_log = logging.getLogger("tessera.audit")
 
@@ -43,6 +44,7 @@ async def record(execution_context: ExecutionContext, started: float) -> None:
                 "caller": None if principal is None else principal.label,
                 "client": context.client_ip,
                 "duration_ms": round((time.perf_counter() - started) * 1000, 3),
+                "request_id": REQUEST_ID.get(),
             },
             separators=(",", ":"),
         )
@@ -63,6 +65,7 @@ def refused(client: str, method: str, path: str, status: int, reason: str) -> No
                 "status": status,
                 "reason": reason,
                 "client": client,
+                "request_id": REQUEST_ID.get(),
             },
             separators=(",", ":"),
         )
