@@ -25,6 +25,7 @@ from starlette.types import ASGIApp
 
 from service import logs
 from service.errors import StartupError
+from service.metrics import sample_every
 from service.settings import Settings, load_settings
 from service.tessera import Tessera
 from web.assets import PATH as ASSETS_PATH
@@ -34,9 +35,12 @@ from web.contenttype import JsonOnly
 from web.endpoint import GraphQLEndpoint
 from web.forwarded import ForwardedGuard
 from web.health import healthz, readyz
+from web.metrics import MetricsEndpoint, check_mode, process_stopped
 from web.requestid import RequestId
 
 log = logging.getLogger("tessera")
+# How often each process records its database pool's use for /metrics.
+SAMPLE_SECONDS = 1.0
 
 
 def create_app(settings: Settings, *, tessera: Tessera | None = None) -> Starlette:
@@ -62,11 +66,15 @@ def create_app(settings: Settings, *, tessera: Tessera | None = None) -> Starlet
         sweeper = asyncio.create_task(
             app.state.tessera.sweeper.run(settings.sweep_interval_seconds)
         )
+        check_mode()
+        sampler = asyncio.create_task(sample_every(app.state.tessera.store, SAMPLE_SECONDS))
         try:
             yield
         finally:
             sweeper.cancel()
+            sampler.cancel()
             await app.state.tessera.close()
+            process_stopped()
 
     cors = settings.cors_origins
     if cors is None:
@@ -95,6 +103,7 @@ def create_app(settings: Settings, *, tessera: Tessera | None = None) -> Starlet
             ),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
+            Route("/metrics", MetricsEndpoint(settings).handle, methods=["GET"]),
             # GraphiQL's files, only where GraphiQL is served.
             *([] if settings.production else [Route(ASSETS_PATH, assets().handle)]),
         ],

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from service import metrics
 from service.clock import Clock
 from store import Store
 
@@ -27,6 +28,7 @@ class Sweeper:
         while True:
             cutoff = self._clock.now() - self._retention
             n = await self._store.delete_expired_sessions(cutoff, self._batch_size)
+            metrics.SESSIONS_SWEPT.inc(n)
             deleted += n
             if n < self._batch_size:
                 return deleted

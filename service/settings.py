@@ -175,6 +175,13 @@ class Settings(BaseSettings):
             )
         return v
 
+    @field_validator("metrics_token")
+    @classmethod
+    def _check_metrics_token(cls, v: SecretStr | None) -> SecretStr | None:
+        if v is not None and len(v.get_secret_value()) < 16:
+            raise ValueError("TESSERA_METRICS_TOKEN must be at least 16 characters")
+        return v
+
     @field_validator("cors_headers")
     @classmethod
     def _check_cors_headers(cls, v: list[str]) -> list[str]:
