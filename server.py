@@ -37,6 +37,7 @@ from web.forwarded import ForwardedGuard
 from web.health import healthz, readyz
 from web.metrics import MetricsEndpoint, check_mode, process_stopped
 from web.requestid import RequestId
+from web.shutdown import CloseConnections, Drain, DrainingServer
 
 log = logging.getLogger("tessera")
 # How often each process records its database pool's use for /metrics.
@@ -73,9 +74,12 @@ def create_app(settings: Settings, *, tessera: Tessera | None = None) -> Starlet
         finally:
             sweeper.cancel()
             sampler.cancel()
+            # A sweep stopped mid-batch before the store closes under it.
+            await asyncio.gather(sweeper, sampler, return_exceptions=True)
             await app.state.tessera.close()
             process_stopped()
 
+    drain = Drain()
     cors = settings.cors_origins
     if cors is None:
         cors = [] if settings.production else ["*"]
@@ -93,7 +97,9 @@ def create_app(settings: Settings, *, tessera: Tessera | None = None) -> Starlet
             )
         )
     app = _App(
-        outer=lambda inner: RequestId(inner, trusted_proxies=settings.trusted_proxies),
+        outer=lambda inner: RequestId(
+            CloseConnections(inner, drain=drain), trusted_proxies=settings.trusted_proxies
+        ),
         middleware=middleware,
         routes=[
             Route(
@@ -109,6 +115,7 @@ def create_app(settings: Settings, *, tessera: Tessera | None = None) -> Starlet
         ],
         lifespan=lifespan,
     )
+    app.state.drain = drain
     if tessera is not None:
         app.state.tessera = tessera
     return app
@@ -147,6 +154,7 @@ def serve(settings: Settings) -> int:
         lifespan="on",
         # uvicorn's own lines go through Tessera's handler, in its format.
         log_config=None,
+        timeout_graceful_shutdown=settings.shutdown_timeout_seconds,
     )
     try:
         sockets = listen(settings.host, settings.port, config.backlog)
@@ -171,11 +179,12 @@ async def _serve(
     except StartupError as exc:
         print(exc.line(), file=sys.stderr)
         return 2
-    await _Server(config).serve(sockets)
+    drain_seconds = settings.resolved_drain_seconds
+    await _Server(config, drain=app.state.drain, drain_seconds=drain_seconds).serve(sockets)
     return 0
 
 
-class _Server(uvicorn.Server):
+class _Server(DrainingServer):
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         await super().startup(sockets)
         # uvicorn says where it listens only for sockets it bound itself.
