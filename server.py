@@ -12,17 +12,20 @@ import gc
 import logging
 import socket
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from typing import Any
 
 import uvicorn
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.routing import Route
+from starlette.types import ASGIApp
 
 from service import logs
 from service.errors import StartupError
+from service.metrics import sample_every
 from service.settings import Settings, load_settings
 from service.tessera import Tessera
 from web.assets import PATH as ASSETS_PATH
@@ -33,8 +36,13 @@ from web.discovery import JWKS_PATH, METADATA_PATH, authorization_server, jwks
 from web.endpoint import GraphQLEndpoint
 from web.forwarded import ForwardedGuard
 from web.health import healthz, readyz
+from web.metrics import MetricsEndpoint, check_mode, process_stopped
+from web.requestid import RequestId
+from web.shutdown import CloseConnections, Drain, DrainingServer
 
 log = logging.getLogger("tessera")
+# How often each process records its database pool's use for /metrics.
+SAMPLE_SECONDS = 1.0
 
 
 def create_app(settings: Settings, *, tessera: Tessera | None = None) -> Starlette:
@@ -50,7 +58,7 @@ def create_app(settings: Settings, *, tessera: Tessera | None = None) -> Starlet
             return
         if getattr(app.state, "tessera", None) is None:
             # Served by another ASGI server, which configured its own loggers only.
-            logs.configure(settings.log_level)
+            logs.configure(settings.log_level, settings.resolved_log_format)
             app.state.tessera = await Tessera.start(settings)
         # The schema, the caches and the modules are alive until exit: moving them out
         # of the collector's generations stops every full collection from re-walking
@@ -60,12 +68,19 @@ def create_app(settings: Settings, *, tessera: Tessera | None = None) -> Starlet
         sweeper = asyncio.create_task(
             app.state.tessera.sweeper.run(settings.sweep_interval_seconds)
         )
+        check_mode()
+        sampler = asyncio.create_task(sample_every(app.state.tessera.store, SAMPLE_SECONDS))
         try:
             yield
         finally:
             sweeper.cancel()
+            sampler.cancel()
+            # A sweep stopped mid-batch before the store closes under it.
+            await asyncio.gather(sweeper, sampler, return_exceptions=True)
             await app.state.tessera.close()
+            process_stopped()
 
+    drain = Drain()
     cors = settings.cors_origins
     if cors is None:
         cors = [] if settings.production else ["*"]
@@ -82,7 +97,10 @@ def create_app(settings: Settings, *, tessera: Tessera | None = None) -> Starlet
                 max_age=600,
             )
         )
-    app = Starlette(
+    app = _App(
+        outer=lambda inner: RequestId(
+            CloseConnections(inner, drain=drain), trusted_proxies=settings.trusted_proxies
+        ),
         middleware=middleware,
         routes=[
             Route(
@@ -95,14 +113,28 @@ def create_app(settings: Settings, *, tessera: Tessera | None = None) -> Starlet
             # Public, for verifiers of SIGNED tokens and OAuth clients.
             Route(METADATA_PATH, authorization_server),
             Route(JWKS_PATH, jwks),
+            Route("/metrics", MetricsEndpoint(settings).handle, methods=["GET"]),
             # GraphiQL's files, only where GraphiQL is served.
             *([] if settings.production else [Route(ASSETS_PATH, assets().handle)]),
         ],
         lifespan=lifespan,
     )
+    app.state.drain = drain
     if tessera is not None:
         app.state.tessera = tessera
     return app
+
+
+class _App(Starlette):
+    """Starlette, with ``outer`` layers around everything, Starlette's own error
+    middleware included, so that even its 500s carry a request id."""
+
+    def __init__(self, *, outer: Callable[[ASGIApp], ASGIApp], **kwargs: Any) -> None:
+        self._outer = outer
+        super().__init__(**kwargs)
+
+    def build_middleware_stack(self) -> ASGIApp:
+        return self._outer(super().build_middleware_stack())
 
 
 def serve(settings: Settings) -> int:
@@ -113,7 +145,7 @@ def serve(settings: Settings) -> int:
     sockets. uvicorn's own proxy-header handling is off: it would rewrite the client's
     address from ``X-Forwarded-For`` for peers it trusts itself (127.0.0.1 by default),
     and only ``TESSERA_TRUSTED_PROXIES`` may decide whose forwarded address is believed."""
-    logs.configure(settings.log_level)
+    logs.configure(settings.log_level, settings.resolved_log_format)
     app = create_app(settings)
     config = uvicorn.Config(
         app,
@@ -124,6 +156,9 @@ def serve(settings: Settings) -> int:
         server_header=False,
         proxy_headers=False,
         lifespan="on",
+        # uvicorn's own lines go through Tessera's handler, in its format.
+        log_config=None,
+        timeout_graceful_shutdown=settings.shutdown_timeout_seconds,
     )
     try:
         sockets = listen(settings.host, settings.port, config.backlog)
@@ -148,11 +183,12 @@ async def _serve(
     except StartupError as exc:
         print(exc.line(), file=sys.stderr)
         return 2
-    await _Server(config).serve(sockets)
+    drain_seconds = settings.resolved_drain_seconds
+    await _Server(config, drain=app.state.drain, drain_seconds=drain_seconds).serve(sockets)
     return 0
 
 
-class _Server(uvicorn.Server):
+class _Server(DrainingServer):
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         await super().startup(sockets)
         # uvicorn says where it listens only for sockets it bound itself.

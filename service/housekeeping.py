@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from service import metrics
 from service.clock import Clock
 from service.rotation import KeyRotation
 from store import Store
@@ -50,6 +51,7 @@ class Sweeper:
         while True:
             cutoff = self._clock.now() - self._retention
             n = await self._store.delete_expired_sessions(cutoff, self._batch_size)
+            metrics.SESSIONS_SWEPT.inc(n)
             deleted += n
             if n < self._batch_size:
                 return deleted

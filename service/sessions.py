@@ -15,7 +15,7 @@ from typing import Any
 
 from joserfc.jwk import ECKey
 
-from service import refresh, tokens
+from service import metrics, refresh, tokens
 from service.catalog import (
     Catalog,
     TokenFormat,
@@ -294,6 +294,7 @@ class Sessions:
                 refresh_salt=salt,
             )
         )
+        metrics.SESSIONS_CREATED.inc()
         claims = self._claims(product, env, config, session_id, user_id, details, now, exp)
         return IssuedTokens(
             token=self._mint(config, key, claims),
@@ -433,6 +434,7 @@ class Sessions:
             session.id, session.config_id, session.env, now, "refresh_token_reused"
         )
         if revoked:
+            metrics.revoked("refresh_token_reused", revoked)
             log.warning("security: refresh token reuse detected; session %s revoked", session.id)
         raise RefreshTokenReused("the refresh token was already used; the session is revoked")
 
@@ -469,6 +471,7 @@ class Sessions:
         exp = self._access_expiry(config, now, session.refresh_expires_at)
         key = await self._keyrings.for_minting(product_rec.id, env, _algorithm(config))
         claims = self._claims(product, env, config, session.id, session.user_id, details, now, exp)
+        metrics.SESSIONS_REFRESHED.inc()
         return IssuedTokens(
             token=self._mint(config, key, claims),
             refresh_token=str(successor),
@@ -497,9 +500,12 @@ class Sessions:
         _, config = await self._catalog.scope(product, env, tag)
         now = self._clock.now()
         if session_id is not None:
-            return await self._store.revoke_session(session_id, config.id, env, now, "revoked")
-        assert identifier is not None
-        return await self._store.revoke_identifier(config.id, env, identifier, now, "revoked")
+            count = await self._store.revoke_session(session_id, config.id, env, now, "revoked")
+        else:
+            assert identifier is not None
+            count = await self._store.revoke_identifier(config.id, env, identifier, now, "revoked")
+        metrics.revoked("revoked", count)
+        return count
 
     async def active(
         self,
@@ -628,11 +634,14 @@ class Sessions:
         what ``on_forgery`` raises: it is called when the token is malformed or forged
         (``tokens.FORGERY_REASONS``), never on the hot path of a valid one."""
         try:
-            return await self._verify(product, env, tag, token)
+            verification = await self._verify(product, env, tag, token)
         except tokens.BadToken as bad:
+            metrics.verified(bad.reason)
             if on_forgery is not None and bad.reason in tokens.FORGERY_REASONS:
                 on_forgery()
             return Verification(valid=False, reason=bad.reason)
+        metrics.verified(None)
+        return verification
 
     async def verify_bearer(
         self, token: str
@@ -643,13 +652,13 @@ class Sessions:
         try:
             tag, compact = tokens.split(token, self._max_token_length)
         except tokens.BadToken as bad:
+            metrics.verified(bad.reason)
             return bad.reason
         kid = tokens.unverified_kid(compact)
         owner = None if kid is None else await self._keyrings.owner(kid)
-        if owner is None:
-            return tokens.Reason.INVALID
-        product = await self._catalog.product_by_id(owner[0])
-        if product is None:
+        product = None if owner is None else await self._catalog.product_by_id(owner[0])
+        if owner is None or product is None:
+            metrics.verified(tokens.Reason.INVALID)
             return tokens.Reason.INVALID
         verification = await self.verify(product.tag, owner[1], tag, token)
         if not verification.valid or verification.session is None:
@@ -661,9 +670,11 @@ class Sessions:
     ) -> int:
         """Revoke every live session of ``identifier`` except ``keep``."""
         _, config = await self._catalog.scope(product, env, tag)
-        return await self._store.revoke_identifier(
+        count = await self._store.revoke_identifier(
             config.id, env, identifier, self._clock.now(), "logout_others", except_session=keep
         )
+        metrics.revoked("logout_others", count)
+        return count
 
     async def _verify(self, product: str, env: str, tag: str, token: str) -> Verification:
         token_tag, compact = tokens.split(token, self._max_token_length)

@@ -161,6 +161,17 @@ class Settings(BaseSettings):
             raise ValueError("TESSERA_PUBLIC_URL must be an http(s) URL without query or fragment")
         return v.rstrip("/")
 
+    # Operations (README "Operators"). Log lines: None is JSON in production, plain
+    # text in development.
+    log_format: Literal["json", "text"] | None = None
+    # A bearer that opens /metrics to clients not on loopback (secret).
+    metrics_token: SecretStr | None = None
+    # After SIGTERM: how long /readyz says 503 while connections are still accepted, so
+    # balancers stop routing here first (None: 5 s in production, 0 in development)...
+    shutdown_drain_seconds: float | None = Field(default=None, ge=0, le=3600)
+    # ...then how long requests in flight may take to finish before they are cancelled.
+    shutdown_timeout_seconds: int = Field(default=10, ge=0, le=3600)
+
     @field_validator("master_key", "master_key_previous")
     @classmethod
     def _check_master_key(cls, v: SecretStr | None) -> SecretStr | None:
@@ -181,6 +192,13 @@ class Settings(BaseSettings):
                 "TESSERA_ADMIN_KEY is too weak: use 43 random URL-safe characters (or 64 "
                 "hex digits) after the prefix; `tessera generate-key` prints one"
             )
+        return v
+
+    @field_validator("metrics_token")
+    @classmethod
+    def _check_metrics_token(cls, v: SecretStr | None) -> SecretStr | None:
+        if v is not None and len(v.get_secret_value()) < 16:
+            raise ValueError("TESSERA_METRICS_TOKEN must be at least 16 characters")
         return v
 
     @field_validator("cors_headers")
@@ -214,6 +232,18 @@ class Settings(BaseSettings):
     @property
     def production(self) -> bool:
         return self.mode == "production"
+
+    @property
+    def resolved_log_format(self) -> Literal["json", "text"]:
+        if self.log_format is not None:
+            return self.log_format
+        return "json" if self.production else "text"
+
+    @property
+    def resolved_drain_seconds(self) -> float:
+        if self.shutdown_drain_seconds is not None:
+            return self.shutdown_drain_seconds
+        return 5.0 if self.production else 0.0
 
     @property
     def resolved_database_url(self) -> str:

@@ -19,6 +19,7 @@ from service.documents import PersistedDocuments, TrustedDocuments, builtin_docu
 from service.errors import StartupError
 from service.housekeeping import Sweeper
 from service.keyring import KeyRings
+from service.metrics import GROUP_COMMIT_BATCH
 from service.ratelimit import Bucket, RateLimits
 from service.rotation import KeyRotation
 from service.sessions import Sessions
@@ -81,7 +82,7 @@ def database_setting(settings: Settings) -> str:
 def open_database(settings: Settings) -> Store:
     """The configured store, opened but not migrated; a bad URL is a ``StartupError``."""
     try:
-        return open_store(settings.resolved_database_url)
+        return open_store(settings.resolved_database_url, on_batch=GROUP_COMMIT_BATCH.observe)
     except (ValueError, StoreUnavailable) as exc:
         raise StartupError(database_setting(settings), str(exc)) from None
 

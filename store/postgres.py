@@ -245,6 +245,14 @@ class PostgresStore(SqlStore):
     def __repr__(self) -> str:
         return f"PostgresStore({self._target!r})"
 
+    def pool_usage(self) -> tuple[int, int, int] | None:
+        """(open, in use, max) connections of the pool; ``None`` before it exists."""
+        pool = self._pool
+        if pool is None:
+            return None
+        size = pool.get_size()
+        return size, size - pool.get_idle_size(), pool.get_max_size()
+
     # Pool and error handling ---------------------------------------------------------
     def _unavailable(self, exc: BaseException) -> StoreUnavailable:
         # Only the exception's class: messages may quote values (asyncpg's DataError

@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -70,7 +70,7 @@ class SqliteStore(SqlStore):
     sql = Statements(SQLITE)
     probe_failures = (sqlite3.Error,)
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, *, on_batch: Callable[[int], None] | None = None) -> None:
         try:
             if path != ":memory:":
                 _create_private(Path(path))
@@ -90,9 +90,9 @@ class SqliteStore(SqlStore):
             raise StoreUnavailable(f"cannot open SQLite database {path}: {exc}") from None
         # A second connection to ":memory:" would be another database: write on this one.
         self._writer = (
-            GroupCommitter(lambda: self._db, threaded=False)
+            GroupCommitter(lambda: self._db, threaded=False, on_batch=on_batch)
             if path == ":memory:"
-            else GroupCommitter(lambda: _connect_writer(path))
+            else GroupCommitter(lambda: _connect_writer(path), on_batch=on_batch)
         )
 
     # Primitives ----------------------------------------------------------------------

@@ -323,11 +323,9 @@ def assert_join(gateway: str, bodies: dict[str, dict[str, Any]], tessera: Tesser
 
 
 def assert_client_address(log: str) -> None:
-    lines = [
-        json.loads(line.partition("tessera.audit: ")[2])
-        for line in log.splitlines()
-        if line.startswith("INFO tessera.audit: ")
-    ]
+    # Production logs JSON lines.
+    parsed = [json.loads(line) for line in log.splitlines() if line.startswith("{")]
+    lines = [line for line in parsed if line["logger"] == "tessera.audit"]
     # The gateway's own schema loading aside, every operation it forwarded is its
     # client's, at the address the load balancer in front of the gateway reported.
     forwarded = [
