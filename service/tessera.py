@@ -17,6 +17,7 @@ from service.details import DetailsCipher
 from service.documents import PersistedDocuments, TrustedDocuments, builtin_documents
 from service.errors import StartupError
 from service.housekeeping import Sweeper
+from service.introspection import Introspection
 from service.keyring import KeyRings
 from service.ratelimit import Bucket, RateLimits
 from service.sessions import Sessions
@@ -175,6 +176,7 @@ class Tessera:
             retention=settings.session_retention_seconds,
             batch_size=settings.sweep_batch_size,
         )
+        self.introspection = Introspection(self.access, self.sessions, self.rate_limits)
 
     def __repr__(self) -> str:
         return f"Tessera(mode={self.settings.mode!r})"
