@@ -103,16 +103,18 @@ async def test_introspect_with_env_scoped_key_sees_its_env_only(w: World) -> Non
 async def test_introspect_every_inactive_token_gets_the_same_bytes(w: World) -> None:
     """Expired, revoked, forged, malformed, another product's, another env's, a refresh
     token: one status, one body, one set of headers."""
+    expired = await w.create(user="expired")
+    w.clock.advance(3601)
     live = await w.create(user="live")
     revoked = await w.create(user="revoked")
     await w.api.op("RevokeSession", input={**SHOP, "sessionId": revoked["sessionId"]})
-    expiring = await w.create(user="expiring")
     other = await w.create(OTHER)
     dev = await w.create(SHOP_DEV)
     tag, _, compact = live["token"].partition(":")
     segments = compact.split(".")
     segments[3] = segments[3][:-2] + ("AA" if segments[3][-2:] != "AA" else "BB")
     candidates = {
+        "expired": expired["token"],
         "revoked": revoked["token"],
         "forged": f"{tag}:{'.'.join(segments)}",
         "malformed": "web:not-a-token",
@@ -124,8 +126,6 @@ async def test_introspect_every_inactive_token_gets_the_same_bytes(w: World) -> 
         "oversized": "web:" + "a" * 9000,
         "control characters": "web:\x00.\x01.\x02.\x03.\x04",
     }
-    w.clock.advance(3601)
-    candidates["expired"] = expiring["token"]
 
     answers = set()
     for name, candidate in candidates.items():
@@ -136,6 +136,13 @@ async def test_introspect_every_inactive_token_gets_the_same_bytes(w: World) -> 
 
     assert len(answers) == 1
     assert next(iter(answers))[0] == 200
+    # Every one of them but for what makes it inactive is live.
+    for token, client in (
+        (live["token"], w.shop),
+        (other["token"], w.other),
+        (dev["token"], w.shop),
+    ):
+        assert (await w.introspect(token, client))["active"] is True
 
 
 # Client authentication ------------------------------------------------------------------
