@@ -10,6 +10,7 @@ from typing import Any
 
 import httpx
 import pytest
+from joserfc import jwe
 
 from service.clock import FrozenClock
 from service.introspection import ClientCredentials
@@ -34,6 +35,17 @@ PATHS = [INTROSPECT, REVOKE]
 @pytest.fixture
 async def w(api: Api, tessera: Tessera, clock: FrozenClock) -> World:
     return await world(api, tessera, clock)
+
+
+async def claims(w: World, token: str) -> dict[str, Any]:
+    """The claims inside one of shop/prd's session tokens, opened with its ring's key."""
+    product = await w.tessera.catalog.find_product("shop")
+    assert product is not None
+    _, key = await w.tessera.keyrings.for_minting(product.id, "prd")
+    opened = jwe.decrypt_compact(token.partition(":")[2], key).plaintext
+    assert opened is not None
+    decoded: dict[str, Any] = json.loads(opened)
+    return decoded
 
 
 def assert_invalid_client(response: httpx.Response, challenge: str) -> None:
@@ -67,7 +79,7 @@ async def test_introspect_live_token_answers_its_claims(w: World, auth: str) -> 
         "token_type": "Bearer",
         "sub": "u1",
         "sid": created["sessionId"],
-        "iss": "tessera",
+        "iss": (await claims(w, created["token"]))["iss"],
         "aud": "shop:prd",
         "iat": int(w.clock.now()),
         "exp": int(w.clock.now()) + 3600,
