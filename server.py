@@ -19,7 +19,6 @@ from typing import Any
 import uvicorn
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
-from starlette.middleware.cors import CORSMiddleware
 from starlette.routing import Route
 from starlette.types import ASGIApp
 
@@ -28,10 +27,12 @@ from service.errors import StartupError
 from service.metrics import sample_every
 from service.settings import Settings, load_settings
 from service.tessera import Tessera
+from web import oauth
 from web.assets import PATH as ASSETS_PATH
 from web.assets import assets
 from web.bodylimit import BodyLimit
 from web.contenttype import JsonOnly
+from web.cors import Cors
 from web.discovery import JWKS_PATH, METADATA_PATH, authorization_server, jwks
 from web.endpoint import GraphQLEndpoint
 from web.forwarded import ForwardedGuard
@@ -84,13 +85,21 @@ def create_app(settings: Settings, *, tessera: Tessera | None = None) -> Starlet
     cors = settings.cors_origins
     if cors is None:
         cors = [] if settings.production else ["*"]
-    middleware = [Middleware(BodyLimit, limit=settings.max_body_bytes), Middleware(JsonOnly)]
+    middleware = [
+        Middleware(
+            BodyLimit,
+            limit=settings.max_body_bytes,
+            answers=dict.fromkeys(oauth.PATHS, oauth.too_large),
+        ),
+        Middleware(JsonOnly, exempt=oauth.PATHS),
+    ]
     if cors:
         # Without an allowed origin there is nothing to add to any response, and
         # Starlette's CORS middleware would still wrap every one.
         middleware.append(
             Middleware(
-                CORSMiddleware,
+                Cors,
+                exempt=oauth.PATHS,
                 allow_origins=cors,
                 allow_methods=["GET", "POST"],
                 allow_headers=settings.cors_headers,
@@ -108,6 +117,9 @@ def create_app(settings: Settings, *, tessera: Tessera | None = None) -> Starlet
                 GraphQLEndpoint(development=not settings.production).handle,
                 methods=["GET", "POST"],
             ),
+            # Every method, so that the endpoints refuse all but POST themselves.
+            Route(oauth.INTROSPECT_PATH, oauth.introspect, methods=oauth.METHODS),
+            Route(oauth.REVOKE_PATH, oauth.revoke, methods=oauth.METHODS),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
             # Public, for verifiers of SIGNED tokens and OAuth clients.

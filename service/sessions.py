@@ -10,7 +10,7 @@ import os
 import re
 import secrets
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from joserfc.jwk import ECKey
@@ -84,6 +84,9 @@ class Verification:
     session: SessionRecord | None = None
     expires_at: float | None = None
     details: Any = None
+    # The verified token's claims (``iss``, ``aud``, ``sub``, ``iat``...), for RFC 7662
+    # introspection, which answers with them.
+    claims: dict[str, Any] | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -649,21 +652,15 @@ class Sessions:
         """``(product, env, tag, session, details)`` of a valid session token presented
         as a bearer (which names no product), else the reason it is not valid, as
         ``verify`` words it."""
-        try:
-            tag, compact = tokens.split(token, self._max_token_length)
-        except tokens.BadToken as bad:
-            metrics.verified(bad.reason)
-            return bad.reason
-        kid = tokens.unverified_kid(compact)
-        owner = None if kid is None else await self._keyrings.owner(kid)
-        product = None if owner is None else await self._catalog.product_by_id(owner[0])
-        if owner is None or product is None:
-            metrics.verified(tokens.Reason.INVALID)
-            return tokens.Reason.INVALID
-        verification = await self.verify(product.tag, owner[1], tag, token)
+        located = await self.locate(token)
+        if isinstance(located, tokens.Reason):
+            metrics.verified(located)
+            return located
+        product, env, tag = located
+        verification = await self.verify(product, env, tag, token)
         if not verification.valid or verification.session is None:
             return verification.reason or tokens.Reason.INVALID
-        return product.tag, owner[1], tag, verification.session, verification.details
+        return product, env, tag, verification.session, verification.details
 
     async def revoke_others(
         self, product: str, env: str, tag: str, identifier: str, keep: str
@@ -742,4 +739,44 @@ class Sessions:
         if signed and "details" not in claims:
             # Kept out of the token: the session's sealed copy is the source.
             details = self._open_listed(session)
-        return Verification(valid=True, session=session, expires_at=float(exp), details=details)
+        return Verification(
+            valid=True, session=session, expires_at=float(exp), details=details, claims=claims
+        )
+
+    async def locate(self, token: str) -> tuple[str, str, str] | tokens.Reason:
+        """``(product, env, tag)`` a session token names, unverified: its product and env
+        are those of the ring its ``kid`` is in, its tag its prefix. What a caller that
+        names no product (RFC 7662 introspection, RFC 7009 revocation) checks its scope
+        against before ``verify``; the reason it cannot be one of ours otherwise."""
+        try:
+            tag, compact = tokens.split(token, self._max_token_length)
+        except tokens.BadToken as bad:
+            return bad.reason
+        kid = tokens.unverified_kid(compact)
+        owner = None if kid is None else await self._keyrings.owner(kid)
+        product = None if owner is None else await self._catalog.product_by_id(owner[0])
+        if owner is None or product is None:
+            return tokens.Reason.INVALID
+        return product.tag, owner[1], tag
+
+    async def refresh_token_holder(self, refresh_token: str) -> tuple[SessionOwner, str] | None:
+        """The owner and id of the session a genuine refresh token of any generation
+        belongs to (a spent one too: its holder held the session), whatever the
+        session's state; ``None`` for a made-up or tampered one. Nothing is rotated."""
+        presented = refresh.parse(refresh_token)
+        if presented is None:
+            return None
+        session = await self._store.get_session(presented.session_id)
+        if session is None or presented.generation > session.refresh_generation:
+            return None
+        expected = refresh.derive(
+            self._refresh_key, session.id, presented.generation, session.refresh_salt
+        )
+        if not constant_time_equal(expected.secret.encode(), presented.secret.encode()):
+            return None
+        product = await self._catalog.product_by_id(session.product_id)
+        configs = [] if product is None else await self._store.list_configs(product.id)
+        config = next((c for c in configs if c.id == session.config_id), None)
+        if product is None or config is None:
+            return None  # deleted meanwhile: the session went with them
+        return SessionOwner(product.tag, session.env, config.tag, session.identifier), session.id

@@ -18,6 +18,7 @@ from service.details import KEY_ID, DetailsCipher
 from service.documents import PersistedDocuments, TrustedDocuments, builtin_documents
 from service.errors import StartupError
 from service.housekeeping import Sweeper
+from service.introspection import Introspection
 from service.keyring import KeyRings
 from service.metrics import GROUP_COMMIT_BATCH
 from service.ratelimit import Bucket, RateLimits
@@ -186,6 +187,7 @@ class Tessera:
             rotation=self.rotation,
             rotation_age=settings.key_rotation_days * 86_400,
         )
+        self.introspection = Introspection(self.access, self.sessions, self.rate_limits)
 
     def __repr__(self) -> str:
         return f"Tessera(mode={self.settings.mode!r})"
