@@ -136,6 +136,8 @@ async def test_every_datetime_field_is_rfc3339_utc_with_milliseconds(
     await responses.op("ActiveSessions", key=key, **SCOPE)
     await responses.op("CurrentSession", key=token)
     await responses.op("MySessions", key=token)
+    await responses.op("SessionUsers", key=key, product="shop", env="prd")
+    await responses.op("SessionUser", key=key, product="shop", env="prd", identifier="alice")
     await responses.op("ApiKeys", product="shop")  # lastUsedAt: the key has been used
     await responses.op("RevokeApiKey", id=created_key["createApiKey"]["apiKey"]["id"])
     await responses.op("RotateKeys", input={"product": "shop", "env": "prd"})  # retireAt
