@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import strawberry
+
 from schema.apikeys import (
     ApiKey,
     CreateApiKeyInput,
@@ -17,7 +19,7 @@ async def create_api_key(info: Info, input: CreateApiKeyInput) -> CreateApiKeyRe
     return CreatedApiKey(key=key, api_key=ApiKey.of(record))
 
 
-async def revoke_api_key(info: Info, id: str) -> RevokeApiKeyResult:
+async def revoke_api_key(info: Info, id: strawberry.ID) -> RevokeApiKeyResult:
     return ApiKey.of(await info.context.tessera.access.revoke_api_key(id))
 
 

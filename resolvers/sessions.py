@@ -47,12 +47,9 @@ async def refresh_session(info: Info, input: RefreshSessionInput) -> RefreshSess
 
 
 async def revoke_session(info: Info, input: RevokeSessionInput) -> RevokeSessionResult:
+    session_id, identifier = input.selected()
     count = await info.context.tessera.sessions.revoke(
-        input.product,
-        input.env,
-        input.tag,
-        session_id=input.session_id,
-        identifier=input.identifier,
+        input.product, input.env, input.tag, session_id=session_id, identifier=identifier
     )
     return RevokedSessions(count=count)
 

@@ -15,7 +15,7 @@ from store import ApiKeyRecord
 
 @strawberry.type(description="An API key's metadata; the key itself is never shown again.")
 class ApiKey:
-    id: str
+    id: strawberry.ID
     name: str
     product: str | None = strawberry.field(description="null for an admin key.")
     envs: list[str] | None = strawberry.field(description="null: every environment.")
@@ -27,7 +27,7 @@ class ApiKey:
     @classmethod
     def of(cls, r: ApiKeyRecord) -> ApiKey:
         return cls(
-            id=r.id,
+            id=strawberry.ID(r.id),
             name=r.name,
             product=r.product,
             envs=None if r.envs is None else list(r.envs),

@@ -11,6 +11,7 @@ from schema.edge import CREDENTIAL
 from schema.errors import InvalidInputError, NotFoundError, SessionError
 from schema.inputs import input_type
 from schema.scalars import JSON, utc
+from service.errors import InvalidInput
 from service.sessions import IssuedTokens, SessionPage, Verification
 from service.tokens import Reason
 from store import SessionRecord
@@ -34,7 +35,7 @@ class CreateSessionInput:
 class SessionTokens:
     token: str = strawberry.field(description="Short-lived session token.")
     refresh_token: str = strawberry.field(description="Long-lived token to refresh the session.")
-    session_id: str
+    session_id: strawberry.ID
     expires_at: datetime
     refresh_expires_at: datetime
 
@@ -43,7 +44,7 @@ class SessionTokens:
         return cls(
             token=issued.token,
             refresh_token=issued.refresh_token,
-            session_id=issued.session_id,
+            session_id=strawberry.ID(issued.session_id),
             expires_at=utc(issued.expires_at),
             refresh_expires_at=utc(issued.refresh_expires_at),
         )
@@ -65,7 +66,7 @@ class SessionData:
 
 @strawberry.federation.type(keys=["id"])
 class Session:
-    id: str
+    id: strawberry.ID
     identifier: str
     started_at: datetime
     expires_at: datetime
@@ -79,7 +80,7 @@ class Session:
         """``details`` is passed in so a caller that already decoded them does not
         decode twice."""
         return cls(
-            id=record.id,
+            id=strawberry.ID(record.id),
             identifier=record.identifier,
             started_at=utc(record.started_at),
             expires_at=utc(record.expires_at),
@@ -107,7 +108,7 @@ class VerifySessionInput:
 class SessionVerification:
     valid: bool
     reason: Reason | None
-    session_id: str | None
+    session_id: strawberry.ID | None
     expires_at: datetime | None
     data: SessionData | None
     # Kept for ``session``, which most verifications do not select.
@@ -135,7 +136,7 @@ class SessionVerification:
         return cls(
             valid=True,
             reason=None,
-            session_id=v.session.id,
+            session_id=strawberry.ID(v.session.id),
             expires_at=utc(v.expires_at),
             data=SessionData(user_id=v.session.user_id, details=v.details),
             _record=v.session,
@@ -156,13 +157,38 @@ RefreshSessionResult = Annotated[
 ]
 
 
-@input_type(description="Give exactly one of `sessionId` and `identifier`.")
+@input_type(one_of=True)
+class RevokeSessionTarget:
+    session_id: strawberry.ID | None
+    identifier: str | None
+
+
+# The deprecated selectors of 0.1.0: `target` replaces them. A value gives target alone
+# or what 0.1.0 took, never both (``selected``); once they are removed, ``target`` is
+# required and @oneOf says the whole rule.
+_USE_TARGET = "Give `target: {sessionId: ...}` or `target: {identifier: ...}` instead."
+
+
+@input_type
 class RevokeSessionInput:
     product: str
     env: str
     tag: str
-    session_id: str | None = None
-    identifier: str | None = None
+    session_id: str | None = strawberry.field(default=None, deprecation_reason=_USE_TARGET)
+    identifier: str | None = strawberry.field(default=None, deprecation_reason=_USE_TARGET)
+    target: RevokeSessionTarget | None = None
+
+    def selected(self) -> tuple[str | None, str | None]:
+        """``(session_id, identifier)``, from ``target`` or from the deprecated fields;
+        the service refuses any but exactly one of them."""
+        if self.target is None:
+            return self.session_id, self.identifier
+        if self.session_id is not None or self.identifier is not None:
+            raise InvalidInput(
+                "give target alone: sessionId and identifier beside it are its deprecated form",
+                field="target",
+            )
+        return self.target.session_id, self.target.identifier
 
 
 @strawberry.type

@@ -157,6 +157,22 @@ def test_guard_fails_on_an_argument_changing_type_until_recorded() -> None:
     assert problems(SDL, changed, changelog.replace(".\n", ". Migration: send a number.\n")) == []
 
 
+def test_guard_fails_on_an_input_type_made_one_of_until_recorded() -> None:
+    # Every field of a @oneOf input is nullable: a copy of one made @oneOf.
+    target = "input RevokeSessionTarget @oneOf {"
+    plain = edited(SDL, target, "input RevokeSessionTarget {")
+    changelog = "## [Unreleased]\n### Changed\n- `RevokeSessionTarget` is @oneOf.\n"
+
+    assert problems(plain, SDL) == [
+        "breaking change since 0.1.0: RevokeSessionTarget became a @oneOf input type. "
+        "Record it in CHANGELOG.md under ## [Unreleased] in an entry naming "
+        "`RevokeSessionTarget` with a `Migration:` note for clients."
+    ]
+    assert "`RevokeSessionTarget`" in problems(plain, SDL, changelog)[0]
+    assert problems(plain, SDL, changelog.replace(".\n", ". Migration: give one.\n")) == []
+    assert problems(SDL, plain) == []  # no longer @oneOf: every value still validates
+
+
 def test_guard_requires_a_dangerous_change_to_be_named() -> None:
     added = edited(SDL, "enum ErrorCode {\n", "enum ErrorCode {\n  BRAND_NEW\n")
 
