@@ -74,7 +74,8 @@ CreateApiKeyResult = Annotated[
     CreatedApiKey | NotFoundError | InvalidInputError,
     strawberry.union(
         "CreateApiKeyResult",
-        description="The new key, or why none was created (an unknown product or env).",
+        description="The new key, or why none was created (an unknown product, an env the "
+        "product lacks).",
     ),
 ]
 RevokeApiKeyResult = Annotated[

@@ -147,11 +147,11 @@ described_enum(
     description="Why a token is not valid; deliberately coarse, so a forger learns nothing "
     "more. In every case, treat the caller as signed out of this session.",
     values={
-        "MALFORMED": "Not a session token at all (wrong shape or encoding, or the wrong tag "
-        "prefix).",
+        "MALFORMED": "Not shaped like a session token (`<tag>:<JWE>`) at all, or too long.",
         "INVALID": "Shaped like a token, but it does not decrypt with this product's keys: "
         "forged, altered or foreign.",
-        "WRONG_SESSION": "A genuine token of another product, env or tag than the one given.",
+        "WRONG_SESSION": "A token of another product, env or tag than the one given (its "
+        "`<tag>:` prefix, or the product and env it was minted for, differ).",
         "EXPIRED": "Genuine but past its `expiresAt`: refresh the session for a new one.",
         "REVOKED": "Genuine, but its session was revoked or has ended: the user must sign "
         "in again.",
