@@ -100,8 +100,8 @@ class SessionData:
 )
 class Session:
     id: strawberry.ID = strawberry.field(
-        description="The session's opaque id (also in `SessionTokens.sessionId` and the "
-        "refresh token's first part): the one to give `revokeSession`."
+        description="The session's opaque id, as in `SessionTokens.sessionId`: the one to "
+        "give `revokeSession`."
     )
     identifier: str = strawberry.field(
         description="The value the config's selector picked from the data when the session "
