@@ -70,19 +70,31 @@ END_USER: list[Any] = [EndUserOnly]
 ENTITY: list[Any] = [EntityCaller]
 
 
-@strawberry.type
+@strawberry.type(
+    description="Reads. Every field needs `Authorization: Bearer <credential>`: an admin "
+    "key, a product key (its product's and envs' data), or for `currentSession` and "
+    "`mySessions` an end user's session token."
+)
 class Query:
     products: list[Product] = strawberry.field(
-        resolver=product_resolvers.products, permission_classes=ADMIN
+        resolver=product_resolvers.products,
+        permission_classes=ADMIN,
+        description="Every product, by tag. Admin keys only.",
     )
     product: Product | None = strawberry.field(
-        resolver=product_resolvers.product, permission_classes=ADMIN
+        resolver=product_resolvers.product,
+        permission_classes=ADMIN,
+        description="One product by its tag; null if there is none. Admin keys only.",
     )
     session_configs: list[SessionConfig] = strawberry.field(
-        resolver=config_resolvers.session_configs, permission_classes=PRODUCT
+        resolver=config_resolvers.session_configs,
+        permission_classes=PRODUCT,
+        description="Every session config of a product, by tag.",
     )
     session_config: SessionConfig | None = strawberry.field(
-        resolver=config_resolvers.session_config, permission_classes=PRODUCT
+        resolver=config_resolvers.session_config,
+        permission_classes=PRODUCT,
+        description="One session config of a product; null if there is none.",
     )
     verify_session: SessionVerification = strawberry.field(
         resolver=session_resolvers.verify_session,
@@ -138,16 +150,28 @@ class Query:
     )
 
 
-@strawberry.type
+@strawberry.type(
+    description="Changes. Expected failures are data: each field returns a union of its "
+    "result and the `Error` types it can fail with (select `... on Error { code message "
+    "}`); credentials as for `Query`, `refreshSession` needs none."
+)
 class Mutation:
     create_product: CreateProductResult = strawberry.mutation(
-        resolver=product_resolvers.create_product, permission_classes=ADMIN
+        resolver=product_resolvers.create_product,
+        permission_classes=ADMIN,
+        description="Create a product with its environments. Admin keys only.",
     )
     create_session_config: SessionConfigResult = strawberry.mutation(
-        resolver=config_resolvers.create_session_config, permission_classes=ADMIN
+        resolver=config_resolvers.create_session_config,
+        permission_classes=ADMIN,
+        description="Create a session config: a kind of session of a product, with its "
+        "lifetimes. Admin keys only.",
     )
     update_session_config: SessionConfigResult = strawberry.mutation(
-        resolver=config_resolvers.update_session_config, permission_classes=ADMIN
+        resolver=config_resolvers.update_session_config,
+        permission_classes=ADMIN,
+        description="Change some fields of a session config; omitted fields keep their "
+        "value. Admin keys only.",
     )
     delete_session_config: DeleteSessionConfigResult = strawberry.mutation(
         resolver=config_resolvers.delete_session_config,

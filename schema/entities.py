@@ -18,6 +18,7 @@ import strawberry
 from strawberry.extensions import FieldExtension
 
 from resolvers import sessions as session_resolvers
+from schema.arguments import After, First
 from schema.context import Info
 from schema.scalars import JSON
 from schema.sessions import Session, SessionConnection
@@ -30,7 +31,7 @@ for one per item of a list a subgraph returned (a page of at most 100 here)."""
 
 
 async def _sessions(
-    root: SessionUser, info: Info, first: int | None = None, after: str | None = None
+    root: SessionUser, info: Info, first: First = None, after: After = None
 ) -> SessionConnection:
     return await session_resolvers.user_sessions(
         info, root.product, root.env, root.identifier, root.readable_tag, first, after
@@ -44,9 +45,12 @@ async def _sessions(
     "same user id or email can be a user of several products and envs.",
 )
 class SessionUser:
-    product: str
-    env: str
-    identifier: str
+    product: str = strawberry.field(description="The product's tag.")
+    env: str = strawberry.field(description="The product's environment.")
+    identifier: str = strawberry.field(
+        description="The person's identifier: what the configs' selectors picked (a user "
+        "id by default, or e.g. an email)."
+    )
     sessions: SessionConnection = strawberry.field(
         resolver=_sessions,
         description="Their live sessions of every session config, newest first; with an "
@@ -87,7 +91,13 @@ class SessionUser:
     )
 
 
-Entity = Annotated[Session | SessionUser, strawberry.union("_Entity")]
+Entity = Annotated[
+    Session | SessionUser,
+    strawberry.union(
+        "_Entity",
+        description="Federation: the entities Tessera resolves, `Session` and `SessionUser`.",
+    ),
+]
 
 
 @dataclass(frozen=True, slots=True)
