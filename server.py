@@ -20,6 +20,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
 from service import logs
 from service.errors import StartupError
@@ -32,6 +33,7 @@ from web.contenttype import JsonOnly
 from web.endpoint import GraphQLEndpoint
 from web.forwarded import ForwardedGuard
 from web.health import healthz, readyz
+from web.workers import Supervisor
 
 log = logging.getLogger("tessera")
 
@@ -101,8 +103,12 @@ def create_app(settings: Settings, *, tessera: Tessera | None = None) -> Starlet
     return app
 
 
-def serve(settings: Settings) -> int:
+def serve(settings: Settings, *, workers: int | None = None) -> int:
     """Serve until stopped; 2 after one line on stderr if Tessera cannot start.
+
+    ``workers`` (default ``settings.resolved_workers``) above 1: the service starts once
+    in this process, then that many worker processes serve the sockets
+    (``web.workers.Supervisor``), each with its own ``Tessera``.
 
     The listening sockets are claimed first, so a port in use is reported before
     anything else runs; then the service starts, once, and uvicorn serves it on those
@@ -126,6 +132,13 @@ def serve(settings: Settings) -> int:
     except StartupError as exc:
         print(exc.line(), file=sys.stderr)
         return 2
+    count = workers or settings.resolved_workers
+    if count > 1:
+        try:
+            return _supervise(settings, config, sockets, count)
+        finally:
+            for sock in sockets:
+                sock.close()
     try:
         with asyncio.Runner(loop_factory=config.get_loop_factory()) as runner:
             return runner.run(_serve(app, config, settings, sockets))
@@ -146,6 +159,46 @@ async def _serve(
         return 2
     await _Server(config).serve(sockets)
     return 0
+
+
+def _supervise(
+    settings: Settings, config: uvicorn.Config, sockets: list[socket.socket], workers: int
+) -> int:
+    async def prepare() -> None:
+        # Migrations, the master key and the development admin key, once, before any
+        # worker exists: the workers then find them all and create nothing.
+        await (await Tessera.start(settings)).close()
+
+    try:
+        asyncio.run(prepare())
+    except StartupError as exc:
+        print(exc.line(), file=sys.stderr)
+        return 2
+    config.app = WorkerApp(settings)
+    host = f"[{settings.host}]" if ":" in settings.host else settings.host
+    log.info(
+        "Tessera serving on http://%s:%d with %d workers (CTRL+C to quit)",
+        host,
+        settings.port,
+        workers,
+    )
+    # The same server class as one process runs: whatever it adds, every worker has.
+    return Supervisor(config, sockets, workers, server_class=_Server).run()
+
+
+class WorkerApp:
+    """The app of a worker process: pickled to it with the settings, and built there
+    (on the lifespan's start) by ``create_app``, which starts the worker's ``Tessera``."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._app: Starlette | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self._app is None:
+            logs.configure(self._settings.log_level)
+            self._app = create_app(self._settings)
+        await self._app(scope, receive, send)
 
 
 class _Server(uvicorn.Server):
