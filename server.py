@@ -136,6 +136,8 @@ def serve(settings: Settings, *, workers: int | None = None) -> int:
     if count > 1:
         try:
             return _supervise(settings, config, sockets, count)
+        except KeyboardInterrupt:  # CTRL+C before the supervisor took over SIGINT
+            return 0
         finally:
             for sock in sockets:
                 sock.close()
