@@ -44,6 +44,13 @@ async def _create_key(settings: Settings, args: argparse.Namespace) -> str:
         await tessera.close()
 
 
+def _positive(value: str) -> int:
+    number = int(value)
+    if number < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return number
+
+
 def _read_manifest(path: Path) -> object:
     try:
         return json.loads(path.read_bytes())
@@ -103,7 +110,13 @@ def _utc(timestamp: float) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="tessera", description="Tessera session service")
     commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("serve", help="serve the GraphQL API (TESSERA_* settings)")
+    serve_command = commands.add_parser("serve", help="serve the GraphQL API (TESSERA_* settings)")
+    serve_command.add_argument(
+        "--workers",
+        type=_positive,
+        help="worker processes (default TESSERA_WORKERS, else one per CPU in production, "
+        "one in development)",
+    )
     commands.add_parser("migrate", help="apply pending database migrations")
     commands.add_parser(
         "generate-key", help="print a new random key, e.g. for TESSERA_ADMIN_KEY (stores nothing)"
@@ -152,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
         # Imported here: importing the server builds the app from the environment.
         from server import serve
 
-        return serve(settings)
+        return serve(settings, workers=args.workers)
     if args.command == "register-documents":
         try:
             manifest = _read_manifest(args.file)

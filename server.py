@@ -20,7 +20,7 @@ import uvicorn
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import Route
-from starlette.types import ASGIApp
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from service import logs
 from service.errors import StartupError
@@ -37,9 +37,16 @@ from web.discovery import JWKS_PATH, METADATA_PATH, authorization_server, jwks
 from web.endpoint import GraphQLEndpoint
 from web.forwarded import ForwardedGuard
 from web.health import healthz, readyz
-from web.metrics import MetricsEndpoint, check_mode, process_stopped
+from web.metrics import (
+    MetricsEndpoint,
+    check_mode,
+    prepare_workers,
+    process_stopped,
+    worker_exited,
+)
 from web.requestid import RequestId
 from web.shutdown import CloseConnections, Drain, DrainingServer
+from web.workers import Supervisor
 
 log = logging.getLogger("tessera")
 # How often each process records its database pool's use for /metrics.
@@ -149,8 +156,12 @@ class _App(Starlette):
         return self._outer(super().build_middleware_stack())
 
 
-def serve(settings: Settings) -> int:
+def serve(settings: Settings, *, workers: int | None = None) -> int:
     """Serve until stopped; 2 after one line on stderr if Tessera cannot start.
+
+    ``workers`` (default ``settings.resolved_workers``) above 1: the service starts once
+    in this process, then that many worker processes serve the sockets
+    (``web.workers.Supervisor``), each with its own ``Tessera``.
 
     The listening sockets are claimed first, so a port in use is reported before
     anything else runs; then the service starts, once, and uvicorn serves it on those
@@ -177,6 +188,15 @@ def serve(settings: Settings) -> int:
     except StartupError as exc:
         print(exc.line(), file=sys.stderr)
         return 2
+    count = workers or settings.resolved_workers
+    if count > 1:
+        try:
+            return _supervise(settings, config, sockets, count)
+        except KeyboardInterrupt:  # CTRL+C before the supervisor took over SIGINT
+            return 0
+        finally:
+            for sock in sockets:
+                sock.close()
     try:
         with asyncio.Runner(loop_factory=config.get_loop_factory()) as runner:
             return runner.run(_serve(app, config, settings, sockets))
@@ -200,6 +220,59 @@ async def _serve(
     return 0
 
 
+def _supervise(
+    settings: Settings, config: uvicorn.Config, sockets: list[socket.socket], workers: int
+) -> int:
+    async def prepare() -> None:
+        # Migrations, the master key and the development admin key, once, before any
+        # worker exists: the workers then find them all and create nothing.
+        await (await Tessera.start(settings)).close()
+
+    try:
+        asyncio.run(prepare())
+    except StartupError as exc:
+        print(exc.line(), file=sys.stderr)
+        return 2
+    config.app = WorkerApp(settings)
+    # Before any worker exists, so that each one's metrics are multiprocess ones.
+    prepare_workers()
+    host = f"[{settings.host}]" if ":" in settings.host else settings.host
+    log.info(
+        "Tessera serving on http://%s:%d with %d workers (CTRL+C to quit)",
+        host,
+        settings.port,
+        workers,
+    )
+    # The same server class as one process runs: whatever it adds, every worker has.
+    return Supervisor(
+        config, sockets, workers, server_class=_WorkerServer, on_exit=worker_exited
+    ).run()
+
+
+class WorkerApp:
+    """The app of a worker process: pickled to it with the settings, and built there
+    (on the lifespan's start) by ``create_app``, which starts the worker's ``Tessera``."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._app: Starlette | None = None
+
+    @property
+    def app(self) -> Starlette:
+        """The worker's app, built on first need (in the worker, never before pickling)."""
+        if self._app is None:
+            logs.configure(self._settings.log_level, self._settings.resolved_log_format)
+            self._app = create_app(self._settings)
+        return self._app
+
+    @property
+    def settings(self) -> Settings:
+        return self._settings
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.app(scope, receive, send)
+
+
 class _Server(DrainingServer):
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         await super().startup(sockets)
@@ -207,6 +280,19 @@ class _Server(DrainingServer):
         host = self.config.host
         host = f"[{host}]" if ":" in host else host
         log.info("Tessera serving on http://%s:%d (CTRL+C to quit)", host, self.config.port)
+
+
+class _WorkerServer(_Server):
+    """A worker's server: the same drain as one process has, on the worker's own app."""
+
+    def __init__(self, config: uvicorn.Config) -> None:
+        worker = config.app
+        assert isinstance(worker, WorkerApp)
+        super().__init__(
+            config,
+            drain=worker.app.state.drain,
+            drain_seconds=worker.settings.resolved_drain_seconds,
+        )
 
 
 def listen(host: str, port: int, backlog: int) -> list[socket.socket]:

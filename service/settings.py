@@ -6,6 +6,7 @@ import base64
 import binascii
 import ipaddress
 import math
+import os
 import re
 import sys
 from collections import Counter
@@ -108,6 +109,9 @@ class Settings(BaseSettings):
     # How stale what an instance caches (products, configs, API keys) may get when a
     # change notification from another instance is lost (service/cache.py).
     cache_recheck_seconds: float = Field(default=1.0, gt=0, le=3600)
+    # Worker processes of `tessera serve` (web/workers.py); None: one per CPU this
+    # process may run on in production, one in development.
+    workers: int | None = Field(default=None, ge=1, le=256)
 
     # HTTP and GraphQL limits.
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
@@ -262,6 +266,19 @@ class Settings(BaseSettings):
     @property
     def master_key_file(self) -> Path:
         return self.data_dir / "master.key"
+
+    @property
+    def resolved_workers(self) -> int:
+        """``workers``, or its default: one per usable CPU in production, else one."""
+        if self.workers is not None:
+            return self.workers
+        if not self.production:
+            return 1
+        return (
+            len(os.sched_getaffinity(0))
+            if hasattr(os, "sched_getaffinity")
+            else os.cpu_count() or 1
+        )
 
 
 def load_settings() -> Settings:
