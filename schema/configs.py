@@ -37,6 +37,9 @@ described_enum(
     values={
         "ENCRYPTED": "`<tag>:<JWE>` (`alg=dir`, `enc=A256GCM`): the details inside are "
         "unreadable without Tessera's key, so only `verifySession` can read them.",
+        "SIGNED": "`<tag>:<JWS>` (ES256, `kid` in the header): readable by anyone who holds "
+        "the token, and verifiable locally from the issuer's JWKS; local verification "
+        "cannot see a revocation until the token expires, so keep `expiry` short.",
     },
 )
 

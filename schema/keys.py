@@ -7,6 +7,7 @@ from typing import Annotated
 
 import strawberry
 
+from schema.engine import described_enum
 from schema.errors import InvalidInputError, NotFoundError
 from schema.inputs import input_type
 from schema.scalars import utc
@@ -14,8 +15,28 @@ from service.rotation import KeyState, KeyUse, RotatedRing
 from store import KeyRecord
 
 # The service owns these enums; registering them here exposes them unchanged.
-strawberry.enum(KeyState, name="KeyState")
-strawberry.enum(KeyUse, name="KeyUse")
+described_enum(
+    KeyState,
+    name="KeyState",
+    description="Where a key is in its life.",
+    values={
+        "ACTIVE": "It makes the new tokens of its kind.",
+        "VERIFY_ONLY": "A rotation replaced it: it verifies the tokens it made until "
+        "`retireAt`, and makes none.",
+        "RETIRED": "It verifies nothing any more; its material is erased and it left the JWKS.",
+    },
+)
+described_enum(
+    KeyUse,
+    name="KeyUse",
+    description="What a key is for, by its algorithm.",
+    values={
+        "ENCRYPTION": "ENCRYPTED tokens: a JWE with `alg=dir`, `enc=A256GCM`; a symmetric "
+        "key, never published.",
+        "SIGNING": "SIGNED tokens: a JWS with ES256 (EC P-256); its public half is in the "
+        "issuer's JWKS.",
+    },
+)
 
 
 @strawberry.type(description="A key of a ring: its identity and state, never its material.")

@@ -34,7 +34,9 @@ def as_session_user(found: FoundUser) -> SessionUser:
 @strawberry.type(description="A session user and where they are in the listing.")
 class SessionUserEdge:
     cursor: str = strawberry.field(description="Pass as `after` to list the users after this one.")
-    node: SessionUser = strawberry.field(description="The user.")
+    node: SessionUser = strawberry.field(
+        description="The session user at this position of the listing."
+    )
 
 
 @strawberry.type(
