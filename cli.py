@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import json
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 from service.access import generate_api_key
@@ -19,7 +20,12 @@ def _check_arguments(args: argparse.Namespace) -> None:
     """Command-line values enter Tessera too (undecodable bytes arrive as lone
     surrogates): the edge rule applies to them as to the API's arguments."""
     envs = getattr(args, "env", None) or ()
-    values = [("--name", args.name), ("--product", getattr(args, "product", None))]
+    if isinstance(envs, str):
+        envs = (envs,)
+    values = [
+        ("--name", getattr(args, "name", None)),
+        ("--product", getattr(args, "product", None)),
+    ]
     for flag, value in [*values, *(("--env", env) for env in envs)]:
         if value is not None:
             require(value, Kind.NAME, flag)
@@ -36,6 +42,13 @@ async def _create_key(settings: Settings, args: argparse.Namespace) -> str:
         return key
     finally:
         await tessera.close()
+
+
+def _positive(value: str) -> int:
+    number = int(value)
+    if number < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return number
 
 
 def _read_manifest(path: Path) -> object:
@@ -56,10 +69,54 @@ async def _register_documents(settings: Settings, manifest: object, name: str) -
         await tessera.close()
 
 
+async def _rotate_keys(settings: Settings, args: argparse.Namespace) -> str:
+    """Rotate one ring; a line per key (ids and states, never material)."""
+    _check_arguments(args)
+    tessera = await Tessera.start(settings, bootstrap_admin=False)
+    try:
+        ring = await tessera.rotation.rotate(
+            args.product, args.env, retire_previous=args.retire_previous
+        )
+    finally:
+        await tessera.close()
+    lines = [f"rotated the keys of {ring.product}/{ring.env}:"]
+    for key in ring.keys:
+        until = "" if key.retire_at is None else f" {_WHEN[key.state]} {_utc(key.retire_at)}"
+        lines.append(f"  {key.kid}  {key.alg:<11}  {key.state}{until}")
+    return "\n".join(lines)
+
+
+async def _rotate_master_key(settings: Settings) -> str:
+    if settings.master_key_previous is None:
+        raise InvalidInput(
+            "set TESSERA_MASTER_KEY to the new key and TESSERA_MASTER_KEY_PREVIOUS to the "
+            "one it replaces"
+        )
+    tessera = await Tessera.start(settings, bootstrap_admin=False)
+    try:
+        count = await tessera.rotate_master_key()
+    finally:
+        await tessera.close()
+    return f"re-wrapped {count} keys under the new master key"
+
+
+_WHEN = {"verify_only": "until", "retired": "since"}
+
+
+def _utc(timestamp: float) -> str:
+    return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="tessera", description="Tessera session service")
     commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("serve", help="serve the GraphQL API (TESSERA_* settings)")
+    serve_command = commands.add_parser("serve", help="serve the GraphQL API (TESSERA_* settings)")
+    serve_command.add_argument(
+        "--workers",
+        type=_positive,
+        help="worker processes (default TESSERA_WORKERS, else one per CPU in production, "
+        "one in development)",
+    )
     commands.add_parser("migrate", help="apply pending database migrations")
     commands.add_parser(
         "generate-key", help="print a new random key, e.g. for TESSERA_ADMIN_KEY (stores nothing)"
@@ -78,6 +135,23 @@ def main(argv: list[str] | None = None) -> int:
         "or GraphQL Code Generator's persisted-documents.json)",
     )
     documents.add_argument("file", type=Path)
+    rotate = commands.add_parser(
+        "rotate-keys",
+        help="rotate the keys of a product's env: new keys mint from now on, the previous "
+        "ones verify until their last token has expired",
+    )
+    rotate.add_argument("--product", required=True)
+    rotate.add_argument("--env", required=True)
+    rotate.add_argument(
+        "--retire-previous",
+        action="store_true",
+        help="retire the previous keys at once (a compromised key): their tokens stop verifying",
+    )
+    commands.add_parser(
+        "rotate-master-key",
+        help="re-wrap every key under TESSERA_MASTER_KEY, with the key it replaces in "
+        "TESSERA_MASTER_KEY_PREVIOUS",
+    )
     args = parser.parse_args(argv)
 
     if args.command == "generate-key":
@@ -91,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
         # Imported here: importing the server builds the app from the environment.
         from server import serve
 
-        return serve(settings)
+        return serve(settings, workers=args.workers)
     if args.command == "register-documents":
         try:
             manifest = _read_manifest(args.file)
@@ -110,6 +184,12 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "migrate":
             version = asyncio.run(migrate(settings))
             print(f"database at schema version {version}")
+            return 0
+        if args.command == "rotate-keys":
+            print(asyncio.run(_rotate_keys(settings, args)))
+            return 0
+        if args.command == "rotate-master-key":
+            print(asyncio.run(_rotate_master_key(settings)))
             return 0
         key = asyncio.run(_create_key(settings, args))
     except StartupError as exc:

@@ -1,5 +1,6 @@
-"""bench/RESULTS.md: medians per (store, stored sessions, operation, target), the
-Tessera/baseline ratios, the machine and versions, every single run."""
+"""bench/RESULTS.md: medians per (store, stored sessions, operation, connections,
+target), the Tessera/baseline and Tessera/floor ratios, the scaling over workers, the
+machine and versions, every single run."""
 
 from __future__ import annotations
 
@@ -26,8 +27,9 @@ class ConfigView:
     duration: str
     rounds: int
     warmup: str | None
-    connections: int
+    connections: tuple[int, ...]
     threads: int
+    workers: tuple[int, ...]
     verify_pool: int
     refresh_pool: int
     log_level: str
@@ -60,36 +62,101 @@ def median_of(runs: Sequence[Run]) -> Median:
     )
 
 
-def _rows(scenario: Scenario) -> list[tuple[str, Median, Median]]:
-    rows = []
-    for op in OPERATION_ORDER:
-        t = [r for r in scenario.runs if r.operation == op and r.target == "tessera"]
-        b = [r for r in scenario.runs if r.operation == op and r.target == "baseline"]
-        if t and b:
-            rows.append((op, median_of(t), median_of(b)))
-    return rows
+REFERENCES = ("baseline", "floor")
+
+
+def _connection_levels(scenario: Scenario) -> list[int]:
+    return sorted({r.connections for r in scenario.runs}, reverse=True)
+
+
+def _medians(scenario: Scenario, op: str, connections: int, target: str) -> Median | None:
+    runs = [
+        r
+        for r in scenario.runs
+        if r.operation == op and r.connections == connections and r.target == target
+    ]
+    return median_of(runs) if runs else None
 
 
 def _ratio(a: float, b: float) -> str:
     return f"{a / b:.2f}" if b else "n/a"
 
 
+def _cell(m: Median | None, value: str) -> str:
+    return "-" if m is None else value
+
+
 def summary_table(scenarios: Sequence[Scenario]) -> str:
+    """Tessera beside its two references, per (store, scenario, operation, connections):
+    ``T/baseline`` and ``T/floor`` are Tessera's req/s over theirs; ``p50 T/...`` Tessera's
+    median latency over theirs."""
     header = (
-        "| store | stored sessions | operation | Tessera req/s | baseline req/s | "
-        "req/s ratio | Tessera p50 | baseline p50 | Tessera p99 | baseline p99 | "
-        "p50 ratio | errors Tessera | errors baseline |\n"
-        "|---|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|"
+        "| store | stored sessions | operation | conns | Tessera req/s | baseline req/s | "
+        "floor req/s | T/baseline | T/floor | Tessera p50 | baseline p50 | floor p50 | "
+        "p50 T/baseline | p50 T/floor | Tessera p99 | floor p99 | errors T/b/f |\n"
+        "|---|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|"
     )
     lines = [header]
     for s in scenarios:
         stored = f"{s.label} ({s.stored_before:,})"
-        for op, t, b in _rows(s):
+        for connections in _connection_levels(s):
+            for op in OPERATION_ORDER:
+                t = _medians(s, op, connections, "tessera")
+                if t is None:
+                    continue
+                b, f = (_medians(s, op, connections, ref) for ref in REFERENCES)
+                lines.append(
+                    f"| {s.database} | {stored} | {op} | {connections} | {t.rps:,.0f} | "
+                    + " | ".join(
+                        [
+                            _cell(b, f"{b.rps:,.0f}" if b else ""),
+                            _cell(f, f"{f.rps:,.0f}" if f else ""),
+                            _cell(b, _ratio(t.rps, b.rps) if b else ""),
+                            _cell(f, _ratio(t.rps, f.rps) if f else ""),
+                            f"{t.p50_ms:.2f} ms",
+                            _cell(b, f"{b.p50_ms:.2f} ms" if b else ""),
+                            _cell(f, f"{f.p50_ms:.2f} ms" if f else ""),
+                            _cell(b, _ratio(t.p50_ms, b.p50_ms) if b else ""),
+                            _cell(f, _ratio(t.p50_ms, f.p50_ms) if f else ""),
+                            f"{t.p99_ms:.2f} ms",
+                            _cell(f, f"{f.p99_ms:.2f} ms" if f else ""),
+                            "/".join(m.errors if m else "-" for m in (t, b, f)),
+                        ]
+                    )
+                    + " |"
+                )
+    return "\n".join(lines)
+
+
+def scaling_table(scenarios: Sequence[Scenario]) -> str:
+    """Tessera's req/s with each worker count over one worker (``tessera-<n>w``)."""
+    lines: list[str] = []
+    for s in scenarios:
+        extra = sorted(
+            {r.target for r in s.runs if r.target.startswith("tessera-")},
+            key=lambda name: int(name.removeprefix("tessera-").removesuffix("w")),
+        )
+        if not extra:
+            continue
+        connections = _connection_levels(s)[0]
+        if not lines:
+            lines = [
+                "| store | operation | conns | 1 worker req/s | "
+                + " | ".join(f"{n.removeprefix('tessera-')} req/s, vs 1 worker" for n in extra)
+                + " | errors |",
+                "|---|---|--:|--:|" + "--:|" * len(extra) + "--:|",
+            ]
+        for op in OPERATION_ORDER:
+            one = _medians(s, op, connections, "tessera")
+            many = [_medians(s, op, connections, name) for name in extra]
+            if one is None or any(m is None for m in many):
+                continue
+            cells = [f"{m.rps:,.0f}, {_ratio(m.rps, one.rps)}" for m in many if m is not None]
+            errors = "/".join(m.errors for m in [one, *many] if m is not None)
             lines.append(
-                f"| {s.database} | {stored} | {op} | {t.rps:,.0f} | {b.rps:,.0f} | "
-                f"{_ratio(t.rps, b.rps)} | {t.p50_ms:.2f} ms | {b.p50_ms:.2f} ms | "
-                f"{t.p99_ms:.2f} ms | {b.p99_ms:.2f} ms | {_ratio(t.p50_ms, b.p50_ms)} | "
-                f"{t.errors} | {b.errors} |"
+                f"| {s.database} | {op} | {connections} | {one.rps:,.0f} | "
+                + " | ".join(cells)
+                + f" | {errors} |"
             )
     return "\n".join(lines)
 
@@ -110,11 +177,8 @@ def growth_table(scenarios: Sequence[Scenario]) -> str:
         )
         out.append("|---|---|---|" + "--:|" * len(group) + "--:|")
         for op in OPERATION_ORDER:
-            for target in ("tessera", "baseline"):
-                medians = []
-                for s in group:
-                    runs = [r for r in s.runs if r.operation == op and r.target == target]
-                    medians.append(median_of(runs) if runs else None)
+            for target in ("tessera", *REFERENCES):
+                medians = [_medians(s, op, _connection_levels(s)[0], target) for s in group]
                 if any(m is None for m in medians):
                     continue
                 cells = [f"{m.rps:,.0f}, {m.p99_ms:.2f} ms" for m in medians if m is not None]
@@ -130,14 +194,15 @@ def growth_table(scenarios: Sequence[Scenario]) -> str:
 
 def runs_table(scenarios: Sequence[Scenario]) -> str:
     lines = [
-        "| store | stored | round | operation | target | requests | req/s | p50 | p90 | "
-        "p99 | max | non-2xx | socket | timeouts | GraphQL/app errors |",
-        "|---|---|--:|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
+        "| store | stored | round | operation | conns | target | requests | req/s | p50 | "
+        "p90 | p99 | max | non-2xx | socket | timeouts | GraphQL/app errors |",
+        "|---|---|--:|---|--:|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
     ]
     for s in scenarios:
         for r in s.runs:
             lines.append(
-                f"| {r.database} | {s.label} | {r.round} | {r.operation} | {r.target} | "
+                f"| {r.database} | {s.label} | {r.round} | {r.operation} | {r.connections} | "
+                f"{r.target} | "
                 f"{r.requests:,} | {r.rps:,.0f} | {r.p50_ms:.2f} | {r.p90_ms:.2f} | "
                 f"{r.p99_ms:.2f} | {r.max_ms:.2f} | {r.non2xx} | {r.socket_errors} | "
                 f"{r.timeouts} | {r.app_errors} |"
@@ -208,15 +273,20 @@ def render(
         "competes with the servers and wrk)",
         f"- **Versions:** {software(versions)}",
         f"- **Command:** `{command}`",
-        f"- **Load:** wrk `-t {config.threads} -c {config.connections} -d {config.duration} "
-        f"--latency`, {config.rounds} round(s), warm-up {warmup} per target and operation; "
-        f"Tessera and the baseline alternate (odd rounds Tessera first, even rounds baseline "
-        f"first); figures are medians over rounds, errors are sums.",
-        f"- **Servers:** one uvicorn worker each, `TESSERA_MODE=production`, default rate "
-        f"limits, `TESSERA_LOG_LEVEL={config.log_level}`, each writing one log line per "
-        f"request (Tessera its audit line, with uvicorn's access log off as by default; the "
-        f"baseline uvicorn's access line); the client, both servers and the database share "
-        f"this machine.",
+        f"- **Load:** wrk `-t {config.threads} -c "
+        f"{'/'.join(str(c) for c in config.connections)} -d {config.duration} --latency` "
+        f"(`-t` at most `-c`; growth scenarios at `-c {config.connections[0]}` only), "
+        f"{config.rounds} round(s), warm-up {warmup} per target and operation; the targets "
+        f"alternate (odd rounds Tessera first, even rounds the floor first); figures are "
+        f"medians over rounds, errors are sums.",
+        f"- **Servers:** Tessera, the baseline and the floor, one uvicorn worker each "
+        f"(and, in the fresh scenarios, Tessera with "
+        f"{', '.join(str(w) for w in config.workers if w > 1) or 'no other'} workers), "
+        f"`TESSERA_MODE=production`, default rate limits, "
+        f"`TESSERA_LOG_LEVEL={config.log_level}`; Tessera writes its audit line per "
+        f"request (uvicorn's access log off as by default), the baseline uvicorn's access "
+        f"line, the floor nothing; the client, the servers and the database share this "
+        f"machine.",
         f"- **Pools:** {config.verify_pool:,} sessions for verifySession; "
         f"{config.refresh_pool:,} fresh sessions before every refreshSession run.",
     ]
@@ -226,16 +296,29 @@ def render(
         sections.append(f"- **Note:** {note}")
     sections += [
         "",
-        "## Tessera vs. baseline",
+        "## Tessera vs. baseline and floor",
         "",
-        "`req/s ratio` = Tessera / baseline throughput (1.00 = no overhead; lower is "
-        "slower); `p50 ratio` = Tessera / baseline median latency (higher is slower). "
-        "Errors are `non-2xx/socket/GraphQL-or-app`, summed over the rounds. "
-        "`stored sessions` is the row count when the measured rounds began.",
+        "`T/baseline`, `T/floor` = Tessera's throughput over the reference's (1.00 = as "
+        "fast; lower is slower); `p50 T/...` = Tessera's median latency over the reference's "
+        "(higher is slower). `conns` = wrk's connections. Errors are "
+        "`non-2xx/socket/GraphQL-or-app` of Tessera/baseline/floor, summed over the "
+        "rounds. `stored sessions` is the row count when the measured rounds began.",
         "",
         summary_table(scenarios),
         "",
     ]
+    scaling = scaling_table(scenarios)
+    if scaling:
+        sections += [
+            "## Workers",
+            "",
+            "Tessera's throughput with `tessera serve --workers N` over one worker, same "
+            "run. wrk and the database run on the same CPUs (see the machine line), so "
+            "this shows what another core gives on this machine, not on a dedicated one.",
+            "",
+            scaling,
+            "",
+        ]
     growth = growth_table(scenarios)
     if growth:
         sections += [
@@ -261,6 +344,9 @@ def render(
             table(list(sealing)),
             "",
         ]
+    profile = Path(__file__).with_name("profile.md")
+    if profile.exists():
+        sections += [profile.read_text().strip(), ""]
     sections += [
         "## Every run",
         "",

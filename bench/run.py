@@ -1,4 +1,4 @@
-"""``make bench``: Tessera against a same-run baseline, over real HTTP, with wrk.
+"""``make bench``: Tessera against a same-run baseline and floor, over real HTTP, with wrk.
 
 See bench/README.md for what is measured and how to read bench/RESULTS.md. Settings
 (environment variables):
@@ -10,7 +10,12 @@ See bench/README.md for what is measured and how to read bench/RESULTS.md. Setti
   (empty for none)
 - ``BENCH_WARMUP`` (``2s``): an unmeasured wrk run per target and operation before the
   rounds (``0`` for none)
-- ``BENCH_CONNECTIONS`` (``32``), ``BENCH_THREADS`` (``2``): wrk's ``-c`` and ``-t``
+- ``BENCH_CONNECTIONS`` (``32,1``), ``BENCH_THREADS`` (``2``): wrk's ``-c`` (each count
+  listed is a run of its own; the growth scenarios run only the first) and ``-t`` (at
+  most the connections)
+- ``BENCH_WORKERS`` (``1,2``): Tessera's worker counts (``tessera serve --workers``);
+  each count above 1 is one more target, run in the fresh scenario at the first
+  connection count
 - ``BENCH_VERIFY_POOL`` (``1000``), ``BENCH_REFRESH_POOL`` (``2000``): sessions created
   up front for verifySession, and afresh before every refreshSession run
 - ``BENCH_DATABASES`` (``sqlite,postgresql``): which stores to measure
@@ -123,14 +128,26 @@ def _int_env(name: str, default: int, minimum: int) -> int:
     return value
 
 
+def _int_list_env(name: str, default: str) -> tuple[int, ...]:
+    raw = os.environ.get(name, "").strip() or default
+    try:
+        values = tuple(dict.fromkeys(int(v) for v in raw.split(",") if v.strip()))
+    except ValueError:
+        raise BenchError(f"{name} must list integers, not {raw!r}") from None
+    if not values or min(values) < 1:
+        raise BenchError(f"{name} must list integers of at least 1")
+    return values
+
+
 @dataclass(frozen=True, slots=True)
 class BenchConfig:
     duration: str
     rounds: int
     warmup: str | None
     growth: tuple[int, ...]
-    connections: int
+    connections: tuple[int, ...]
     threads: int
+    workers: tuple[int, ...]
     verify_pool: int
     refresh_pool: int
     databases: tuple[str, ...]
@@ -142,7 +159,9 @@ class BenchConfig:
         env = os.environ.get
         growth_raw = env("BENCH_GROWTH", "10000,1000000")
         try:
-            growth = tuple(int(g.replace("_", "")) for g in growth_raw.split(",") if g.strip())
+            # 0 (or nothing) is no growth run: the fresh scenario always runs.
+            counts = (int(g.replace("_", "")) for g in growth_raw.split(",") if g.strip())
+            growth = tuple(g for g in counts if g > 0)
         except ValueError:
             raise BenchError(f"BENCH_GROWTH must list integers, not {growth_raw!r}") from None
         warmup = env("BENCH_WARMUP", "2s").strip()
@@ -157,16 +176,15 @@ class BenchConfig:
             rounds=_int_env("BENCH_ROUNDS", 3, 1),
             warmup=None if _seconds(warmup) == 0 else _wrk_duration(warmup),
             growth=growth,
-            connections=_int_env("BENCH_CONNECTIONS", 32, 1),
+            connections=_int_list_env("BENCH_CONNECTIONS", "32,1"),
             threads=_int_env("BENCH_THREADS", 2, 1),
+            workers=_int_list_env("BENCH_WORKERS", "1,2"),
             verify_pool=_int_env("BENCH_VERIFY_POOL", 1000, 1),
             refresh_pool=_int_env("BENCH_REFRESH_POOL", 2000, 1),
             databases=databases,
             log_level=env("BENCH_LOG_LEVEL", "info"),
             output=Path(env("BENCH_OUTPUT", str(ROOT / "bench" / "RESULTS.md"))),
         )
-        if config.connections < config.threads:
-            raise BenchError("BENCH_CONNECTIONS must be at least BENCH_THREADS")
         return config
 
 
@@ -199,20 +217,25 @@ def settings_of(env: dict[str, str]) -> Settings:
 # Servers ---------------------------------------------------------------------------------
 @dataclass(slots=True)
 class Target:
-    name: str  # "tessera" | "baseline"
+    name: str  # "tessera" | "baseline" | "floor" | "tessera-<n>w" (n workers)
     port: int
     command: list[str]
     process: subprocess.Popen[bytes] | None = None
+    workers: int = 1
+
+    @property
+    def graphql(self) -> bool:
+        return self.name.startswith("tessera")
 
     @property
     def base(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
     def url(self, op: Operation) -> str:
-        return self.base + ("/graphql" if self.name == "tessera" else op.baseline_path)
+        return self.base + ("/graphql" if self.graphql else op.baseline_path)
 
     def body(self, op: Operation) -> str:
-        if self.name == "tessera":
+        if self.graphql:
             document = (OPERATIONS_DIR / op.document).read_text()
             payload: dict[str, Any] = {
                 "query": document,
@@ -238,6 +261,7 @@ def start(target: Target, env: dict[str, str], log: Path) -> None:
     child_env = {k: v for k, v in os.environ.items() if not k.startswith("TESSERA_")}
     child_env.update(env)
     child_env["TESSERA_PORT"] = str(target.port)
+    child_env["TESSERA_WORKERS"] = str(target.workers)
     with log.open("ab") as out:
         target.process = subprocess.Popen(
             target.command, cwd=ROOT, env=child_env, stdout=out, stderr=subprocess.STDOUT
@@ -305,6 +329,8 @@ def post(target: Target, op: Operation, value: str, auth: str) -> tuple[int, str
 
 @dataclass(frozen=True, slots=True)
 class Run:
+    """One wrk run."""
+
     database: str
     scenario: str
     round: int
@@ -321,6 +347,7 @@ class Run:
     timeouts: int
     app_errors: int
     pool_empty: int
+    connections: int = 32
 
     @property
     def rps(self) -> float:
@@ -364,17 +391,19 @@ def run_wrk(
     duration: str,
     template: Path,
     pool: Path | None,
+    connections: int,
 ) -> dict[str, float]:
+    threads = min(config.threads, connections)
     command = [
         wrk,
-        "-t", str(config.threads),
-        "-c", str(config.connections),
+        "-t", str(threads),
+        "-c", str(connections),
         "-d", duration,
         "--timeout", "10s",
         "--latency",
         "-s", str(LUA),
         target.url(op),
-        "--", op.mode, str(template), str(pool) if pool else "-", str(config.threads),
+        "--", op.mode, str(template), str(pool) if pool else "-", str(threads),
     ]  # fmt: skip
     try:
         done = subprocess.run(
@@ -454,6 +483,23 @@ def postgres_backend(databases: postgres.Databases) -> Backend:
     )
 
 
+def scenario_targets(config: BenchConfig, *, fresh: bool) -> list[Target]:
+    """Tessera, the baseline and the floor, each one worker; in the fresh scenario also
+    Tessera with each further count of ``BENCH_WORKERS``."""
+    targets = [
+        Target("tessera", postgres.free_port(), tessera_command()),
+        Target("baseline", postgres.free_port(), [sys.executable, "-m", "bench.baseline"]),
+        Target("floor", postgres.free_port(), [sys.executable, "-m", "bench.floor"]),
+    ]
+    if fresh:
+        targets += [
+            Target(f"tessera-{n}w", postgres.free_port(), tessera_command(), workers=n)
+            for n in config.workers
+            if n > 1
+        ]
+    return targets
+
+
 def write_lines(path: Path, lines: list[str]) -> Path:
     path.write_text("".join(line + "\n" for line in lines))
     return path
@@ -481,13 +527,9 @@ def run_scenario(
             [s.token for s in fixture.sessions(config.verify_pool, "verify")],
         )
         auth = f"Bearer {keys.admin}"
-        for name, command in (
-            ("tessera", tessera_command()),
-            ("baseline", [sys.executable, "-m", "bench.baseline"]),
-        ):
-            target = Target(name, postgres.free_port(), command)
-            targets.append(target)
-            start(target, env, workdir / f"{name}-{backend.name}-{scenario.label}.log")
+        targets = scenario_targets(config, fresh=not seeded)
+        for target in targets:
+            start(target, env, workdir / f"{target.name}-{backend.name}-{scenario.label}.log")
         templates = {
             (t.name, op.name): write_lines(
                 workdir / f"{t.name}-{op.mode}.template", [auth, *t.body(op).split(SENTINEL)]
@@ -517,6 +559,7 @@ def run_scenario(
                         f"{target.name} {op.name} check failed: HTTP {status}: {body[:500]}"
                     )
 
+        top = config.connections[0]
         if config.warmup:
             print(f"   warm-up ({config.warmup} per target and operation)", flush=True)
             for target in targets:
@@ -529,17 +572,21 @@ def run_scenario(
                         config.warmup,
                         templates[target.name, op.name],
                         pool_for(op, "warmup"),
+                        top,
                     )
 
         scenario.stored_before = backend.count(url)
+        levels = config.connections if not seeded else (top,)
         for round_no in range(1, config.rounds + 1):
-            for op in OPERATIONS:
-                order = targets if round_no % 2 else list(reversed(targets))
+            for op, connections in ((op, c) for c in levels for op in OPERATIONS):
+                # Extra worker counts are about throughput: measured at the top level only.
+                measured = [t for t in targets if t.workers == 1 or connections == top]
+                order = measured if round_no % 2 else list(reversed(measured))
                 for target in order:
                     pool = pool_for(op, f"r{round_no}")
                     raw = run_wrk(
                         wrk, config, target, op, config.duration, templates[target.name, op.name],
-                        pool,
+                        pool, connections,
                     )  # fmt: skip
                     run = Run(
                         database=backend.name,
@@ -558,10 +605,11 @@ def run_scenario(
                         timeouts=int(raw["timeouts"]),
                         app_errors=int(raw["app_errors"]),
                         pool_empty=int(raw["pool_empty"]),
+                        connections=connections,
                     )
                     scenario.runs.append(run)
                     print(
-                        f"   round {round_no} {op.name:<15} {target.name:<8} "
+                        f"   round {round_no} {op.name:<15} c{connections:<3} {target.name:<10} "
                         f"{run.rps:8.0f} req/s  p50 {run.p50_ms:6.2f} ms  "
                         f"p99 {run.p99_ms:6.2f} ms  errors {report.errors_of([run])}",
                         flush=True,
@@ -660,6 +708,7 @@ def main() -> int:
                 warmup=config.warmup,
                 connections=config.connections,
                 threads=config.threads,
+                workers=config.workers,
                 verify_pool=config.verify_pool,
                 refresh_pool=config.refresh_pool,
                 log_level=config.log_level,

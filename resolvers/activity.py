@@ -8,10 +8,14 @@ from typing import Annotated
 import strawberry
 
 from schema.activity import SessionEventConnection
+from schema.arguments import Env, ProductTag
 from schema.context import Info
 from service.events import ActivityFilter, EventType
 
-First = Annotated[int | None, strawberry.argument(description="Page size, 1 to 100 (default 20).")]
+First = Annotated[
+    int | None,
+    strawberry.argument(description="Page size: how many events to return, 1-100. Omitted: 20."),
+]
 After = Annotated[
     str | None,
     strawberry.argument(description="An event's `cursor`: the page starts at the next older one."),
@@ -32,8 +36,8 @@ def _seconds(value: datetime | None) -> float | None:
 
 async def session_activity(
     info: Info,
-    product: Annotated[str, strawberry.argument(description="The product's tag.")],
-    env: Annotated[str, strawberry.argument(description="The environment.")],
+    product: ProductTag,
+    env: Env,
     tag: Annotated[
         str | None, strawberry.argument(description="Only this session config's events.")
     ] = None,

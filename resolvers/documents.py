@@ -1,10 +1,12 @@
 from __future__ import annotations
 
+from schema.arguments import Manifest
 from schema.context import Info
 from schema.persisted import RegisterTrustedDocumentsResult, TrustedDocuments
-from schema.scalars import JSON
 
 
-async def register_trusted_documents(info: Info, manifest: JSON) -> RegisterTrustedDocumentsResult:
+async def register_trusted_documents(
+    info: Info, manifest: Manifest
+) -> RegisterTrustedDocumentsResult:
     count = await info.context.tessera.documents.register_manifest(manifest)
     return TrustedDocuments(count=count)

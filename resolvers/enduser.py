@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from schema.arguments import After, First
 from schema.context import Info
 from schema.sessions import RevokedSessions, Session, SessionConnection
 from service.access import EndUser
@@ -20,9 +21,7 @@ async def current_session(info: Info) -> Session:
     return Session.of(me.session, me.details, info.context.tessera.clock.now())
 
 
-async def my_sessions(
-    info: Info, first: int | None = None, after: str | None = None
-) -> SessionConnection:
+async def my_sessions(info: Info, first: First = None, after: After = None) -> SessionConnection:
     me = await _me(info)
     tessera = info.context.tessera
     page = await tessera.sessions.active(

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from collections.abc import Awaitable
 from functools import partial
-from typing import cast
+from typing import Annotated, cast
 
+import strawberry
 from strawberry.federation.schema import FederationAny
 
 from schema.context import Info
@@ -15,7 +16,17 @@ from schema.sessions import Session
 from service.access import Principal, authorize_user, may_read
 
 
-async def entities(info: Info, representations: list[FederationAny]) -> list[Entity | None]:
+async def entities(
+    info: Info,
+    representations: Annotated[
+        list[FederationAny],
+        strawberry.argument(
+            description='Up to 100 entity references, each `{__typename: "Session", id}` or '
+            '`{__typename: "SessionUser", product, env, identifier}`: as a gateway\'s query '
+            "plan sends them."
+        ),
+    ],
+) -> list[Entity | None]:
     principal = await info.context.principal()
     keys = cast(list[EntityKey], representations)  # made keys by RepresentationKeys
     # One awaitable per entity, which graphql-core completes on its own: an entity the

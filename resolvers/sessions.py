@@ -1,5 +1,10 @@
 from __future__ import annotations
 
+from typing import Annotated
+
+import strawberry
+
+from schema.arguments import After, ConfigTag, Env, First, Identifier, ProductTag
 from schema.context import Info
 from schema.sessions import (
     CreateSessionInput,
@@ -16,7 +21,13 @@ from schema.sessions import (
 )
 
 
-async def create_session(info: Info, input: CreateSessionInput) -> CreateSessionResult:
+async def create_session(
+    info: Info,
+    input: Annotated[
+        CreateSessionInput,
+        strawberry.argument(description="Where the session belongs and the user's data."),
+    ],
+) -> CreateSessionResult:
     issued = await info.context.tessera.sessions.create(
         input.product,
         input.env,
@@ -28,7 +39,13 @@ async def create_session(info: Info, input: CreateSessionInput) -> CreateSession
     return SessionTokens.of(issued)
 
 
-async def verify_session(info: Info, input: VerifySessionInput) -> SessionVerification:
+async def verify_session(
+    info: Info,
+    input: Annotated[
+        VerifySessionInput,
+        strawberry.argument(description="The token and the config it must belong to."),
+    ],
+) -> SessionVerification:
     tessera = info.context.tessera
     verification = await tessera.sessions.verify(
         input.product,
@@ -40,7 +57,13 @@ async def verify_session(info: Info, input: VerifySessionInput) -> SessionVerifi
     return SessionVerification.of(verification, tessera.clock.now())
 
 
-async def refresh_session(info: Info, input: RefreshSessionInput) -> RefreshSessionResult:
+async def refresh_session(
+    info: Info,
+    input: Annotated[
+        RefreshSessionInput,
+        strawberry.argument(description="The refresh token and the config it belongs to."),
+    ],
+) -> RefreshSessionResult:
     issued = await info.context.tessera.sessions.refresh(
         input.product,
         input.env,
@@ -52,13 +75,20 @@ async def refresh_session(info: Info, input: RefreshSessionInput) -> RefreshSess
     return SessionTokens.of(issued)
 
 
-async def revoke_session(info: Info, input: RevokeSessionInput) -> RevokeSessionResult:
+async def revoke_session(
+    info: Info,
+    input: Annotated[
+        RevokeSessionInput,
+        strawberry.argument(description="The config and which of its sessions to revoke."),
+    ],
+) -> RevokeSessionResult:
+    session_id, identifier = input.selected()
     count = await info.context.tessera.sessions.revoke(
         input.product,
         input.env,
         input.tag,
-        session_id=input.session_id,
-        identifier=input.identifier,
+        session_id=session_id,
+        identifier=identifier,
         origin=info.context.origin(),
     )
     return RevokedSessions(count=count)
@@ -66,12 +96,12 @@ async def revoke_session(info: Info, input: RevokeSessionInput) -> RevokeSession
 
 async def active_sessions(
     info: Info,
-    product: str,
-    env: str,
-    tag: str,
-    identifier: str | None = None,
-    first: int | None = None,
-    after: str | None = None,
+    product: ProductTag,
+    env: Env,
+    tag: ConfigTag,
+    identifier: Identifier = None,
+    first: First = None,
+    after: After = None,
 ) -> SessionConnection:
     tessera = info.context.tessera
     page = await tessera.sessions.active(

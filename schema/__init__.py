@@ -29,8 +29,10 @@ from resolvers import configs as config_resolvers
 from resolvers import documents as document_resolvers
 from resolvers import enduser as enduser_resolvers
 from resolvers import entities as entity_resolvers
+from resolvers import keys as key_resolvers
 from resolvers import products as product_resolvers
 from resolvers import sessions as session_resolvers
+from resolvers import users as user_resolvers
 from schema.access import (
     AdminOnly,
     EndUserOnly,
@@ -46,6 +48,7 @@ from schema.edge import guard
 from schema.engine import CachedNameConverter
 from schema.entities import Entity, RepresentationKeys, SessionUser
 from schema.errors import ERROR_TYPES, EXCEPTION_HANDLERS, log_errors
+from schema.keys import KeyRing, RotateKeysResult
 from schema.persisted import RegisterTrustedDocumentsResult
 from schema.policy import OperationPolicy
 from schema.products import CreateProductResult, Product
@@ -59,6 +62,7 @@ from schema.sessions import (
     SessionConnection,
     SessionVerification,
 )
+from schema.users import SessionUserConnection
 
 ADMIN: list[Any] = [AdminOnly]
 PRODUCT: list[Any] = [ProductKey]
@@ -68,19 +72,31 @@ END_USER: list[Any] = [EndUserOnly]
 ENTITY: list[Any] = [EntityCaller]
 
 
-@strawberry.type
+@strawberry.type(
+    description="Reads. Every field needs `Authorization: Bearer <credential>`: an admin "
+    "key, a product key (its product's and envs' data), or for `currentSession` and "
+    "`mySessions` an end user's session token."
+)
 class Query:
     products: list[Product] = strawberry.field(
-        resolver=product_resolvers.products, permission_classes=ADMIN
+        resolver=product_resolvers.products,
+        permission_classes=ADMIN,
+        description="Every product, by tag. Admin keys only.",
     )
     product: Product | None = strawberry.field(
-        resolver=product_resolvers.product, permission_classes=ADMIN
+        resolver=product_resolvers.product,
+        permission_classes=ADMIN,
+        description="One product by its tag; null if there is none. Admin keys only.",
     )
     session_configs: list[SessionConfig] = strawberry.field(
-        resolver=config_resolvers.session_configs, permission_classes=PRODUCT
+        resolver=config_resolvers.session_configs,
+        permission_classes=PRODUCT,
+        description="Every session config of a product, by tag.",
     )
     session_config: SessionConfig | None = strawberry.field(
-        resolver=config_resolvers.session_config, permission_classes=PRODUCT
+        resolver=config_resolvers.session_config,
+        permission_classes=PRODUCT,
+        description="One session config of a product; null if there is none.",
     )
     verify_session: SessionVerification = strawberry.field(
         resolver=session_resolvers.verify_session,
@@ -129,18 +145,48 @@ class Query:
         description="The events of the bearer's user's sessions of the same product, env "
         "and tag (those `mySessions` lists, and the ended ones), newest first.",
     )
+    key_ring: KeyRing = strawberry.field(
+        resolver=key_resolvers.key_ring,
+        permission_classes=ADMIN,
+        description="The keys of a product's environment, newest first: ids, states and "
+        "times, never material.",
+    )
+    session_users: SessionUserConnection = strawberry.field(
+        resolver=user_resolvers.session_users,
+        permission_classes=PRODUCT,
+        description="The people a product's env has sessions for, one per identifier, "
+        "last seen latest first.",
+    )
+    session_user: SessionUser | None = strawberry.field(
+        resolver=user_resolvers.session_user,
+        permission_classes=PRODUCT,
+        description="One person of a product's env with their sessions; null if Tessera "
+        "never stored a session of theirs.",
+    )
 
 
-@strawberry.type
+@strawberry.type(
+    description="Changes. Expected failures are data: each field returns a union of its "
+    "result and the `Error` types it can fail with (select `... on Error { code message "
+    "}`); credentials as for `Query`, `refreshSession` needs none."
+)
 class Mutation:
     create_product: CreateProductResult = strawberry.mutation(
-        resolver=product_resolvers.create_product, permission_classes=ADMIN
+        resolver=product_resolvers.create_product,
+        permission_classes=ADMIN,
+        description="Create a product with its environments. Admin keys only.",
     )
     create_session_config: SessionConfigResult = strawberry.mutation(
-        resolver=config_resolvers.create_session_config, permission_classes=ADMIN
+        resolver=config_resolvers.create_session_config,
+        permission_classes=ADMIN,
+        description="Create a session config: a kind of session of a product, with its "
+        "lifetimes. Admin keys only.",
     )
     update_session_config: SessionConfigResult = strawberry.mutation(
-        resolver=config_resolvers.update_session_config, permission_classes=ADMIN
+        resolver=config_resolvers.update_session_config,
+        permission_classes=ADMIN,
+        description="Change some fields of a session config; omitted fields keep their "
+        "value. Admin keys only.",
     )
     delete_session_config: DeleteSessionConfigResult = strawberry.mutation(
         resolver=config_resolvers.delete_session_config,
@@ -180,6 +226,13 @@ class Mutation:
         "query manifest or GraphQL Code Generator's persisted documents (SHA-256 id to "
         "document). Every id must be its document's SHA-256; a manifest with any problem "
         "registers nothing.",
+    )
+    rotate_keys: RotateKeysResult = strawberry.mutation(
+        resolver=key_resolvers.rotate_keys,
+        permission_classes=ADMIN,
+        description="Rotate the keys of a product's environment: new keys make every token "
+        "from now on; the previous ones verify until the last token they made has expired "
+        "(the longest `expiry` of the product's configs, plus a margin), then retire.",
     )
     logout: RevokedSessions = strawberry.mutation(
         resolver=enduser_resolvers.logout,

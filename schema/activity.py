@@ -6,26 +6,54 @@ from datetime import datetime
 
 import strawberry
 
+from schema.engine import described_enum
 from schema.scalars import utc
 from schema.sessions import PageInfo
 from service.events import EventPage, EventType, RevocationCause, cursor
 from store import EventRecord
 
 # The service owns these enums; registering them here exposes them unchanged.
-strawberry.enum(
+described_enum(
     EventType,
     name="SessionEventType",
     description="What a session event records: a session created, refreshed (its refresh "
     "token rotated), a spent refresh token reused (theft: the session is revoked too), "
-    "revoked, or expired and removed by the sweeper; a session config, signing key, API "
-    "key or product created or changed.",
+    "revoked, or expired and removed by the sweeper; a session config, key, API key or "
+    "product created or changed.",
+    values={
+        "SESSION_CREATED": "A session was created (`createSession`).",
+        "SESSION_REFRESHED": "The session's refresh token was rotated (`refreshSession`); a "
+        "redemption inside the grace window that returns the same successor records none.",
+        "REFRESH_REUSED": "A spent refresh token of the session came back after the grace "
+        "window: theft. A `SESSION_REVOKED` event with cause `THEFT` follows.",
+        "SESSION_REVOKED": "The session was revoked; `cause` says why.",
+        "SESSION_EXPIRED": "The sweeper deleted the session, past its absolute lifetime "
+        "and the retention period.",
+        "CONFIG_CREATED": "A session config was created (`tag` names it).",
+        "CONFIG_UPDATED": "A session config was changed (`updateSessionConfig`).",
+        "CONFIG_DELETED": "A session config was deleted, with every session minted under it.",
+        "KEY_CREATED": "A key of the (product, env) ring was made on first need; its `kid` "
+        "is the `subject`.",
+        "KEY_ROTATED": "A rotation made a new active key of the ring (one event per new key, "
+        "its `kid` the `subject`); the previous keys verify until their `retireAt`.",
+        "API_KEY_CREATED": "An API key was created; its id is the `subject`.",
+        "API_KEY_REVOKED": "An API key was revoked; its id is the `subject`.",
+        "PRODUCT_CREATED": "A product was created, with its environments.",
+    },
 )
-strawberry.enum(
+described_enum(
     RevocationCause,
     name="RevocationCause",
     description="Why a session was revoked: by an API key (`revokeSession`), by the end "
     "user (`logout`), by another of the user's sessions (`logoutOtherSessions`), or on a "
     "reused refresh token (theft).",
+    values={
+        "API_KEY": "An API key revoked it (`revokeSession`, or the OAuth revocation endpoint).",
+        "END_USER": "The end user logged out of it (`logout`).",
+        "LOGOUT_OTHERS": "Another session of the same user logged out the others "
+        "(`logoutOtherSessions`).",
+        "THEFT": "A spent refresh token of it was reused: it is taken as stolen.",
+    },
 )
 
 
@@ -94,7 +122,9 @@ class SessionEvent:
 @strawberry.type(description="An event and its cursor.")
 class SessionEventEdge:
     cursor: str = strawberry.field(description="The event's cursor.")
-    node: SessionEvent = strawberry.field(description="The event.")
+    node: SessionEvent = strawberry.field(
+        description="The event at this position of the log, newest first."
+    )
 
 
 @strawberry.type(description="A page of session events, newest first.")

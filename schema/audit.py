@@ -13,9 +13,24 @@ import time
 
 from strawberry.types.execution import ExecutionContext
 
+from service import metrics
 from service.errors import RequestErrorCode
+from service.logs import REQUEST_ID
 
 audit_log = logging.getLogger("tessera.audit")
+
+
+def outcome(execution_context: ExecutionContext) -> str:
+    """``ok``, or the code of the operation's first top-level error, or else of the
+    first expected error its fields answered with."""
+    result = execution_context.result
+    if result is not None and result.errors:
+        code: str = (result.errors[0].extensions or {}).get(
+            "code", RequestErrorCode.GRAPHQL_VALIDATION_FAILED
+        )
+        return code
+    outcomes = execution_context.context.audit.outcomes
+    return outcomes[0] if outcomes else "ok"
 
 
 async def record(execution_context: ExecutionContext, started: float) -> None:
@@ -23,12 +38,6 @@ async def record(execution_context: ExecutionContext, started: float) -> None:
     if not audit_log.isEnabledFor(logging.INFO):
         return
     context = execution_context.context
-    result = execution_context.result
-    top = [
-        (e.extensions or {}).get("code", RequestErrorCode.GRAPHQL_VALIDATION_FAILED)
-        for e in (result.errors if result is not None and result.errors else [])
-    ]
-    outcome = (top or context.audit.outcomes or ["ok"])[0]
     principal = await context.principal_or_none()
     audit_log.info(
         json.dumps(
@@ -39,10 +48,11 @@ async def record(execution_context: ExecutionContext, started: float) -> None:
                 "product": context.audit.product,
                 "env": context.audit.env,
                 "tag": context.audit.tag,
-                "outcome": outcome,
+                "outcome": outcome(execution_context),
                 "caller": None if principal is None else principal.label,
                 "client": context.client_ip,
                 "duration_ms": round((time.perf_counter() - started) * 1000, 3),
+                "request_id": REQUEST_ID.get(),
             },
             separators=(",", ":"),
         )
@@ -52,6 +62,7 @@ async def record(execution_context: ExecutionContext, started: float) -> None:
 def refused(client: str, method: str, path: str, status: int, reason: str) -> None:
     """Write the audit line of a request refused before any GraphQL work (``reason``:
     the fixed text the client was answered with, never request content)."""
+    metrics.refused(status)
     if not audit_log.isEnabledFor(logging.INFO):
         return
     audit_log.info(
@@ -63,6 +74,7 @@ def refused(client: str, method: str, path: str, status: int, reason: str) -> No
                 "status": status,
                 "reason": reason,
                 "client": client,
+                "request_id": REQUEST_ID.get(),
             },
             separators=(",", ":"),
         )

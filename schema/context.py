@@ -30,6 +30,17 @@ def _networks(proxies: tuple[str, ...]) -> tuple[IPNetwork, ...]:
     return tuple(ipaddress.ip_network(p, strict=False) for p in proxies)
 
 
+def is_trusted_proxy(address: str, trusted_proxies: tuple[str, ...]) -> bool:
+    """Whether ``address`` (a peer's IP) is one of ``TESSERA_TRUSTED_PROXIES``."""
+    if not trusted_proxies:
+        return False
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in net for net in _networks(trusted_proxies))
+
+
 def client_ip(request: Request, trusted_proxies: tuple[str, ...]) -> str:
     """The client's address. ``X-Forwarded-For`` is believed only when the peer is a
     trusted proxy, and then only up to the first hop that is not one."""

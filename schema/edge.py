@@ -22,6 +22,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from strawberry import ID
 from strawberry.extensions import FieldExtension
 from strawberry.schema.name_converter import NameConverter
 from strawberry.types.base import StrawberryList, StrawberryOptional, get_object_definition
@@ -76,7 +77,7 @@ def _plan(type_: Any, metadata: Mapping[str, Any], names: NameConverter) -> _Nod
         return None if item is None else _List(item)
     if type_ is JSON:
         return _Leaf(Kind.JSON)
-    if type_ is str:
+    if type_ is str or type_ is ID:  # an ID is a string on its way in too
         kind = metadata.get(EDGE, Kind.NAME)
         return None if kind is Kind.CREDENTIAL else _Leaf(kind)
     definition = get_object_definition(type_)

@@ -26,8 +26,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import MISSING, dataclass
+from enum import Enum
 from functools import cache
-from typing import Any
+from typing import Any, TypeVar
 
 import strawberry
 from graphql import DocumentNode, GraphQLError, GraphQLSchema
@@ -40,12 +41,14 @@ from strawberry.schema.name_converter import NameConverter
 from strawberry.schema.schema import validate_document
 from strawberry.types.arguments import InputContext
 from strawberry.types.base import StrawberryOptional, get_object_definition
+from strawberry.types.enum import StrawberryEnumDefinition
 from strawberry.types.execution import ExecutionContext
 
 __all__ = [
     "REQUEST_ERRORS",
     "CachedNameConverter",
     "UnknownOperation",
+    "described_enum",
     "graphql_schema",
     "http_refusal",
     "plan_inputs",
@@ -214,3 +217,26 @@ def http_refusal(exc: Exception, method: str) -> tuple[str, str]:
         text = exc.as_http_error_reason(method)
         return text, text
     return "No GraphQL query found in the request", "No GraphQL query found in the request"
+
+
+# Enumerations the service owns (schema/errors.py, schema/configs.py, schema/sessions.py)
+#
+# Replaces ``strawberry.enum_value(..., description=...)`` as the members' values, which
+# would make the service import Strawberry: the service defines its enumerations, the
+# schema registers those very classes and documents each value here. Gain: no list of
+# codes written twice, and every value described in GraphQL's documentation explorer.
+
+E = TypeVar("E", bound=type[Enum])
+
+
+def described_enum(
+    cls: E, *, description: str, values: Mapping[str, str], name: str | None = None
+) -> E:
+    """``strawberry.enum(cls, ...)``, with the description ``values`` gives each member
+    (by its name); a member ``values`` does not name stays undescribed, which
+    tests/schema/test_descriptions.py reports."""
+    registered = strawberry.enum(cls, name=name, description=description)
+    definition: StrawberryEnumDefinition = registered.__strawberry_definition__  # type: ignore[attr-defined]
+    for value in definition.values:
+        value.description = values.get(value.name)
+    return registered

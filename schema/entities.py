@@ -11,13 +11,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Annotated, Any
 
 import strawberry
 from strawberry.extensions import FieldExtension
 
 from resolvers import sessions as session_resolvers
+from schema.arguments import After, First
 from schema.context import Info
+from schema.scalars import JSON
 from schema.sessions import Session, SessionConnection
 from service.errors import FieldError, InvalidInput
 from service.validation import Kind, string_problem
@@ -28,7 +31,7 @@ for one per item of a list a subgraph returned (a page of at most 100 here)."""
 
 
 async def _sessions(
-    root: SessionUser, info: Info, first: int | None = None, after: str | None = None
+    root: SessionUser, info: Info, first: First = None, after: After = None
 ) -> SessionConnection:
     return await session_resolvers.user_sessions(
         info, root.product, root.env, root.identifier, root.readable_tag, first, after
@@ -42,9 +45,12 @@ async def _sessions(
     "same user id or email can be a user of several products and envs.",
 )
 class SessionUser:
-    product: str
-    env: str
-    identifier: str
+    product: str = strawberry.field(description="The product's tag.")
+    env: str = strawberry.field(description="The product's environment.")
+    identifier: str = strawberry.field(
+        description="The person's identifier: what the configs' selectors picked (a user "
+        "id by default, or e.g. an email)."
+    )
     sessions: SessionConnection = strawberry.field(
         resolver=_sessions,
         description="Their live sessions of every session config, newest first; with an "
@@ -53,9 +59,45 @@ class SessionUser:
     )
     # The one config the caller may read these sessions in; None: every one.
     readable_tag: strawberry.Private[str | None]
+    first_seen_at: datetime | None = strawberry.field(
+        default=None,
+        description="When their first session started. Like every field below, null "
+        "when not asked through `sessionUsers` or `sessionUser`.",
+    )
+    last_seen_at: datetime | None = strawberry.field(
+        default=None,
+        description="When a session of theirs was last started or refreshed (verifying a "
+        "token does not count).",
+    )
+    live_sessions: int | None = strawberry.field(
+        default=None, description="Their sessions neither revoked nor expired, now."
+    )
+    total_sessions: int | None = strawberry.field(
+        default=None,
+        description="Every session started for them, ended ones included (also after "
+        "they were deleted).",
+    )
+    tags: list[str] | None = strawberry.field(
+        default=None,
+        description="The session configs (tags) their sessions were started with, alphabetically.",
+    )
+    user_id: str | None = strawberry.field(
+        default=None, description="`data.userId` of their latest session."
+    )
+    details: JSON | None = strawberry.field(
+        default=None,
+        description="`data.details` of their latest session; null also if the stored "
+        "copy cannot be decrypted (the row was altered outside Tessera).",
+    )
 
 
-Entity = Annotated[Session | SessionUser, strawberry.union("_Entity")]
+Entity = Annotated[
+    Session | SessionUser,
+    strawberry.union(
+        "_Entity",
+        description="Federation: the entities Tessera resolves, `Session` and `SessionUser`.",
+    ),
+]
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,7 +19,7 @@ from strawberry.types.execution import ExecutionContext
 from strawberry.types.field import StrawberryField
 from strawberry.types.info import Info
 
-from schema.engine import REQUEST_ERRORS
+from schema.engine import REQUEST_ERRORS, described_enum
 from service import errors as svc
 from service.errors import ErrorCode, RequestErrorCode
 from store.errors import StoreUnavailable
@@ -28,45 +28,143 @@ log = logging.getLogger("tessera.graphql")
 
 # The service's enumerations themselves become the GraphQL enums, so no list of codes
 # is written twice (RequestErrorCode is listed in the schema's types: no field returns it).
-strawberry.enum(ErrorCode, description="The code of an expected error.")
-strawberry.enum(
+described_enum(
+    ErrorCode,
+    description="The code of an expected error: `Error.code` of a mutation's result, or "
+    "the `extensions.code` of a top-level error on a field without an error union. Stable: "
+    "branch on it, never on `message`.",
+    values={
+        "ALREADY_EXISTS": "Something by that name exists already (`field` names the input "
+        "field): pick another tag, or update the existing one.",
+        "INVALID_INPUT": "An input value is not acceptable (a string with control characters "
+        "or too long, a number out of range, a malformed cursor, ...): `fieldErrors` names "
+        "every one. Fix the input; repeating it unchanged fails again.",
+        "NOT_FOUND": "The thing the input names does not exist (e.g. an API key id): check "
+        "the id; a removed one stays gone.",
+        "PRODUCT_NOT_FOUND": "No product has that tag: create it with `createProduct` (in "
+        "development `createSession` creates it for you).",
+        "ENV_NOT_FOUND": "The product has no such environment: use one of `Product.envs`.",
+        "SESSION_CONFIG_NOT_FOUND": "The product has no session config with that tag: "
+        "create it with `createSessionConfig`, or fix the tag.",
+        "SCHEMA_VALIDATION_FAILED": "`data.details` does not match the config's JSON "
+        "Schema (or the schema given is not a valid JSON Schema): `fieldErrors` names each "
+        "failing path, such as `data.details.email`.",
+        "SELECTOR_UNRESOLVED": "The config's selector names a value the session's data "
+        "lacks (e.g. `$Session{details.email}` without an email): send it, or change the "
+        "selector.",
+        "REFRESH_TOKEN_INVALID": "The refresh token is malformed, forged or unknown: the "
+        "user must sign in again.",
+        "REFRESH_TOKEN_EXPIRED": "The session reached `refreshExpiresAt` or its idle "
+        "timeout: the user must sign in again.",
+        "REFRESH_TOKEN_REUSED": "A spent refresh token came back after the grace window, a "
+        "sign of theft: the whole session is revoked now. The user must sign in again.",
+        "SESSION_REVOKED": "The session was revoked (`revokeSession`, `logout`, ...): the "
+        "user must sign in again.",
+        "WRONG_SESSION": "The token is valid but was minted for another product, env or "
+        "tag than the one given: send it to the config it belongs to.",
+    },
+)
+described_enum(
     RequestErrorCode,
-    description="The `extensions.code` of a top-level error. A field without an error "
-    "union that fails with an expected error carries that error's `ErrorCode` instead.",
+    description="The `extensions.code` of a top-level error: the request, or a field "
+    "without an error union, could not run. A field without an error union that fails "
+    "with an expected error carries that error's `ErrorCode` instead.",
+    values={
+        "GRAPHQL_PARSE_FAILED": "The document is not GraphQL: fix its syntax.",
+        "GRAPHQL_VALIDATION_FAILED": "The document does not fit the schema (or asks for "
+        "introspection the caller may not): fix the document, e.g. regenerate it from "
+        "`graphql/schema.graphql`.",
+        "BAD_USER_INPUT": "The variables do not fit their declared types, or a required "
+        "one is missing: fix the variables.",
+        "BAD_REQUEST": "A document limit (depth, aliases, size, ...) or a request that "
+        "names no single operation to run (HTTP 400): make the document smaller, or give "
+        "`operationName`.",
+        "PERSISTED_QUERY_NOT_FOUND": "The document id is not known yet: send the query "
+        "text with it (Apollo's automatic persisted queries do so by themselves).",
+        "PERSISTED_QUERY_NOT_SUPPORTED": "Persisted documents are off on this server "
+        "(`TESSERA_TRUSTED_DOCUMENTS=off`): send the query text.",
+        "TRUSTED_DOCUMENT_REQUIRED": "Only trusted documents, sent by their id, run for "
+        "this caller (`TESSERA_TRUSTED_DOCUMENTS=require`): register the document "
+        "(`registerTrustedDocuments`) and send its id.",
+        "UNAUTHENTICATED": "No credential, or one Tessera does not accept (unknown, revoked "
+        "or expired key or session token): send a valid `Authorization: Bearer ...`.",
+        "FORBIDDEN": "The credential is valid but may not do this (another product's or "
+        "env's, or an end user's token on a backend operation): use a key in scope.",
+        "RATE_LIMITED": "Too many requests or failed tokens from this caller: wait "
+        "`extensions.retryAfter` seconds, then retry.",
+        "SERVICE_UNAVAILABLE": "The database is unreachable for now: retry later (with "
+        "backoff); nothing was done.",
+        "INTERNAL_SERVER_ERROR": "Something unexpected failed; the details are in the "
+        "server's log, never in the answer. Retrying may help; report it if it persists.",
+    },
 )
 
 
-@strawberry.interface(description="Implemented by every expected error a mutation returns.")
+@strawberry.interface(
+    description="Implemented by every expected error a mutation returns in its result "
+    "union; select `... on Error { code message }` to handle all of them."
+)
 class Error:
-    code: ErrorCode
-    message: str
+    code: ErrorCode = strawberry.field(
+        description="What went wrong, as a stable code: branch on it."
+    )
+    message: str = strawberry.field(
+        description="What went wrong, in English, for a developer or a log; never contains "
+        "a token or a key. It may change between releases: do not parse it."
+    )
 
 
-@strawberry.type
+_FIELD = (
+    "The input field the error is about, as a dotted path (e.g. `tag`, `data.userId`); "
+    "null when it is about the input as a whole."
+)
+
+
+@strawberry.type(description="One invalid input value.")
 class FieldError:
-    field: str
-    message: str
+    field: str = strawberry.field(
+        description="The value's dotted path in the input, e.g. `data.details.email` or `envs.2`."
+    )
+    message: str = strawberry.field(description="What is wrong with the value, in English.")
 
 
-@strawberry.type
+@strawberry.type(
+    description="A product, environment, session config or API key the input names does "
+    "not exist (`PRODUCT_NOT_FOUND`, `ENV_NOT_FOUND`, `SESSION_CONFIG_NOT_FOUND`, "
+    "`NOT_FOUND`)."
+)
 class NotFoundError(Error):
-    field: str | None = None
+    field: str | None = strawberry.field(default=None, description=_FIELD)
 
 
-@strawberry.type
+@strawberry.type(
+    description="Something with that tag exists already (`ALREADY_EXISTS`): creation "
+    "changed nothing."
+)
 class AlreadyExistsError(Error):
-    field: str | None = None
+    field: str | None = strawberry.field(default=None, description=_FIELD)
 
 
-@strawberry.type(description="The session or its refresh token cannot be used.")
+@strawberry.type(
+    description="The session or its refresh token cannot be used (`REFRESH_TOKEN_INVALID`, "
+    "`REFRESH_TOKEN_EXPIRED`, `REFRESH_TOKEN_REUSED`, `SESSION_REVOKED`, `WRONG_SESSION`)."
+)
 class SessionError(Error):
-    field: str | None = None
+    field: str | None = strawberry.field(default=None, description=_FIELD)
 
 
-@strawberry.type(description="Bad input; `fieldErrors` lists every offending value.")
+@strawberry.type(
+    description="Bad input (`INVALID_INPUT`, `SCHEMA_VALIDATION_FAILED`, "
+    "`SELECTOR_UNRESOLVED`); `fieldErrors` lists every offending value, so a form can mark "
+    "them all at once."
+)
 class InvalidInputError(Error):
-    field: str | None = None
-    field_errors: list[FieldError] = strawberry.field(default_factory=list)
+    field: str | None = strawberry.field(
+        default=None, description="The first offending value's path; null: the whole input."
+    )
+    field_errors: list[FieldError] = strawberry.field(
+        default_factory=list, description="Every offending value, each with its path."
+    )
 
 
 class _Handler:

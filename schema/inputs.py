@@ -20,12 +20,17 @@ T = TypeVar("T", bound=type)
 @overload
 def input_type(cls: T, /) -> T: ...
 @overload
-def input_type(*, description: str | None = None) -> Callable[[T], T]: ...
-def input_type(cls: T | None = None, /, *, description: str | None = None) -> T | Callable[[T], T]:
-    """``strawberry.input`` with the conversion plan attached."""
+def input_type(
+    *, description: str | None = None, one_of: bool | None = None
+) -> Callable[[T], T]: ...
+def input_type(
+    cls: T | None = None, /, *, description: str | None = None, one_of: bool | None = None
+) -> T | Callable[[T], T]:
+    """``strawberry.input`` with the conversion plan attached; ``one_of``: a ``@oneOf``
+    input, of which a value gives exactly one field, not null (GraphQL validates it)."""
 
     def decorate(cls: T) -> T:
-        decorated = strawberry.input(cls, description=description)
+        decorated = strawberry.input(cls, description=description, one_of=one_of)
         plan_inputs(decorated)
         return decorated
 

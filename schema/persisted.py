@@ -101,5 +101,10 @@ class TrustedDocuments:
 
 
 RegisterTrustedDocumentsResult = Annotated[
-    TrustedDocuments | InvalidInputError, strawberry.union("RegisterTrustedDocumentsResult")
+    TrustedDocuments | InvalidInputError,
+    strawberry.union(
+        "RegisterTrustedDocumentsResult",
+        description="How many documents are trusted now, or every problem of the manifest "
+        "(then nothing was registered).",
+    ),
 ]

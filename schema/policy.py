@@ -19,6 +19,7 @@ from schema.documents import prepare
 from schema.engine import use_document
 from schema.errors import escaped, rewrite_errors
 from schema.guards import apply_limits
+from schema.metrics import observe
 from schema.persisted import register_valid
 
 
@@ -41,4 +42,5 @@ class OperationPolicy(SchemaExtension):
             raise mapped from exc
         await register_valid(execution_context, prepared)
         await rewrite_errors(execution_context)
+        observe(execution_context, started)
         await record(execution_context, started)

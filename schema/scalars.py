@@ -50,7 +50,8 @@ def parse_datetime(value: object) -> datetime:
 
 DATETIME = strawberry.scalar(
     name="DateTime",
-    description="An instant: RFC 3339 in UTC with milliseconds, `2027-01-15T08:00:00.000Z`",
+    description="An instant, always in one shape: RFC 3339 in UTC with milliseconds, "
+    "`2027-01-15T08:00:00.000Z`. As input, any RFC 3339 date-time with an offset.",
     serialize=format_datetime,
     parse_value=parse_datetime,
 )

@@ -69,6 +69,7 @@ class Cache:
         self._version: int | None = None
         self._next_check = -math.inf
         self._subscribed = False
+        self._on_drop: tuple[Callable[[], None], ...] = ()
 
     def __repr__(self) -> str:
         return f"Cache(found={len(self._found)}, absent={len(self._absent)})"
@@ -174,8 +175,15 @@ class Cache:
             self.drop()
             self._version = version
 
+    def on_drop(self, forget: Callable[[], None]) -> None:
+        """Call ``forget`` whenever everything is dropped: what else is kept in memory
+        and follows the same change version (the unwrapped key rings)."""
+        self._on_drop = (*self._on_drop, forget)
+
     def drop(self) -> None:
         """Forget everything, including what reads under way would keep."""
+        for forget in self._on_drop:
+            forget()
         self._generation += 1
         self._found.clear()
         self._absent.clear()

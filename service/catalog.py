@@ -49,7 +49,13 @@ class Period(StrEnum):
 
 
 class TokenFormat(StrEnum):
+    """How a config's session tokens are made."""
+
     ENCRYPTED = "ENCRYPTED"
+    """A JWE (``dir``, ``A256GCM``): only Tessera reads it (``verifySession``)."""
+    SIGNED = "SIGNED"
+    """A JWS (``ES256``): readable by whoever holds it, verifiable by anyone from the
+    issuer's JWKS."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +73,8 @@ class ConfigSpec:
     idle_timeout: int | None = None
     refresh_grace_seconds: int | None = None
     schema: Any = None
+    token_format: TokenFormat = TokenFormat.ENCRYPTED
+    signed_details: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +91,8 @@ class ConfigPatch:
     idle_timeout: int | None = None
     refresh_grace_seconds: int | None = None
     schema: Any = None
+    token_format: TokenFormat | None = None
+    signed_details: bool | None = None
     clear_schema: bool = False
     clear_idle_timeout: bool = False
 
@@ -186,13 +196,16 @@ def _values(spec: ConfigSpec) -> ConfigValues:
         idle_timeout=spec.idle_timeout,
         refresh_grace_seconds=spec.refresh_grace_seconds,
         json_schema=None if spec.schema is None else _check_schema(spec.schema),
-        token_format=TokenFormat.ENCRYPTED.value,
+        token_format=spec.token_format.value,
+        signed_details=spec.signed_details,
     )
 
 
 # What a stored config holds as ConfigSpec does; the other spec fields are converted.
 _STORED_AS_IS = tuple(
-    f.name for f in fields(ConfigSpec) if f.name not in ("period", "refresh_period", "schema")
+    f.name
+    for f in fields(ConfigSpec)
+    if f.name not in ("period", "refresh_period", "schema", "token_format")
 )
 # The fields a patch replaces when set, and those its clear_<field> flags unset.
 _PATCHED = tuple(f.name for f in fields(ConfigPatch) if not f.name.startswith("clear_"))
@@ -205,6 +218,7 @@ def _spec_of(config: SessionConfigRecord) -> ConfigSpec:
         period=Period(config.period),
         refresh_period=Period(config.refresh_period),
         schema=None if config.json_schema is None else json.loads(config.json_schema),
+        token_format=TokenFormat(config.token_format),
     )
 
 
@@ -264,6 +278,11 @@ class Catalog:
     def forget(self) -> None:
         """Drop what is cached: the caller found it outdated."""
         self._cache.drop()
+
+    async def cached_product(self, tag: str) -> ProductRecord | None:
+        """The product with this tag through the cache, or ``None`` (for public reads,
+        which must not each reach the database)."""
+        return await self._cache.product(tag)
 
     async def product_by_id(self, product_id: int) -> ProductRecord | None:
         """The product with this id, through the cache (an end user's token names its

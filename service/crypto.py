@@ -20,18 +20,28 @@ class UnwrapFailed(Exception):
 
 class MasterKey:
     """AES-256-GCM with the wrapped object's identity as associated data, so a blob
-    moved to another row does not decrypt."""
+    moved to another row does not decrypt.
 
-    __slots__ = ("_aead", "_raw")
+    During a master-key rotation it also holds the ``previous`` key: it wraps with the
+    current key only, and unwraps with either, so what is still wrapped by the previous
+    key stays readable until ``tessera rotate-master-key`` has re-wrapped it."""
 
-    def __init__(self, raw: bytes) -> None:
-        if len(raw) != 32:
+    __slots__ = ("_aead", "_previous", "_raw")
+
+    def __init__(self, raw: bytes, previous: bytes | None = None) -> None:
+        if len(raw) != 32 or (previous is not None and len(previous) != 32):
             raise ValueError("master key must be 32 bytes")
         self._raw = raw
         self._aead = AESGCM(raw)
+        self._previous = None if previous is None or previous == raw else MasterKey(previous)
 
     def __repr__(self) -> str:
         return "MasterKey(<hidden>)"
+
+    @property
+    def previous(self) -> MasterKey | None:
+        """The previous master key, while a rotation is under way."""
+        return self._previous
 
     def wrap(self, plaintext: bytes, aad: bytes) -> bytes:
         nonce = os.urandom(NONCE_BYTES)
@@ -41,10 +51,22 @@ class MasterKey:
         try:
             return self._aead.decrypt(blob[:NONCE_BYTES], blob[NONCE_BYTES:], aad)
         except (InvalidTag, ValueError):
+            if self._previous is not None:
+                return self._previous.unwrap(blob, aad)
             raise UnwrapFailed("wrapped value does not match the master key") from None
 
+    def rewrap(self, blob: bytes, aad: bytes) -> bytes | None:
+        """``blob`` wrapped by the current key, or ``None`` if it already is."""
+        try:
+            self._aead.decrypt(blob[:NONCE_BYTES], blob[NONCE_BYTES:], aad)
+        except (InvalidTag, ValueError):
+            return self.wrap(self.unwrap(blob, aad), aad)
+        return None
+
     def derive(self, purpose: bytes) -> bytes:
-        """A 32-byte subkey for one purpose (HKDF-SHA256), stable across restarts."""
+        """A 32-byte subkey for one purpose (HKDF-SHA256) of this very key. Keys that
+        must outlive a master-key rotation are derived once and then kept wrapped in
+        the store (``service.datakeys``), never derived again."""
         return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=purpose).derive(self._raw)
 
 

@@ -1,12 +1,16 @@
 """Background removal of sessions past their absolute lifetime, so the store's size
-follows live sessions, and of events and verification counts past their retention."""
+follows live sessions, and of events and verification counts past their retention;
+retirement of verify-only keys whose time has come; and, when configured, the scheduled
+rotation of key rings."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 
+from service import metrics
 from service.clock import Clock
+from service.rotation import KeyRotation
 from store import Store
 
 log = logging.getLogger("tessera.housekeeping")
@@ -21,12 +25,26 @@ class Sweeper:
         retention: float,
         batch_size: int,
         event_retention: float | None = None,
+        rotation: KeyRotation | None = None,
+        rotation_age: float = 0,
     ) -> None:
         self._store = store
         self._clock = clock
         self._retention = retention
         self._batch_size = batch_size
         self._event_retention = event_retention
+        self._rotation = rotation
+        self._rotation_age = rotation_age
+
+    async def tend_keys(self) -> int:
+        """Retire the verify-only keys whose ``retire_at`` has come (erasing their
+        material) and rotate the rings that are due; the number of keys retired."""
+        retired = await self._store.retire_expired_keys(self._clock.now())
+        if retired:
+            log.info("retired %d keys", retired)
+        if self._rotation is not None and self._rotation_age > 0:
+            await self._rotation.rotate_due(self._rotation_age)
+        return retired
 
     async def sweep_once(self) -> int:
         """Delete every session whose absolute lifetime ended more than the retention
@@ -38,6 +56,7 @@ class Sweeper:
             n = await self._store.delete_expired_sessions(
                 cutoff, self._batch_size, at=self._clock.now()
             )
+            metrics.SESSIONS_SWEPT.inc(n)
             deleted += n
             if n < self._batch_size:
                 break
@@ -69,4 +88,8 @@ class Sweeper:
                     log.info("swept %d expired sessions", deleted)
             except Exception:
                 log.exception("session sweep failed; retrying next interval")
+            try:
+                await self.tend_keys()
+            except Exception:
+                log.exception("key retirement failed; retrying next interval")
             await asyncio.sleep(interval)

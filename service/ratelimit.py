@@ -15,6 +15,7 @@ from limits import RateLimitItem, parse_many
 from limits.storage import MemoryStorage
 from limits.strategies import FixedWindowRateLimiter
 
+from service import metrics
 from service.errors import RateLimited
 
 
@@ -46,6 +47,7 @@ class RateLimits:
         """Count one attempt; ``RateLimited`` (with a retry hint) when over a limit."""
         for item in self._limits.get(bucket, ()):
             if not self._limiter.hit(item, bucket.value, key):
+                metrics.RATE_LIMITED.labels(bucket.value).inc()
                 raise self._refusal(item, bucket, key)
 
     def _refusal(self, item: RateLimitItem, bucket: Bucket, key: str) -> RateLimited:

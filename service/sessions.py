@@ -10,12 +10,15 @@ import os
 import re
 import secrets
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-from service import refresh, tokens
+from joserfc.jwk import ECKey
+
+from service import metrics, refresh, tokens
 from service.catalog import (
     Catalog,
+    TokenFormat,
     access_seconds,
     refresh_seconds,
     validate_details,
@@ -35,7 +38,7 @@ from service.errors import (
     WrongSession,
 )
 from service.events import SYSTEM, EventType, Origin, RevocationCause, event
-from service.keyring import KeyRings
+from service.keyring import ENCRYPTION, SIGNING, KeyRings, RingKey
 from service.refresh import RefreshToken
 from service.validation import MAX_USER_ID_LENGTH, SLUG, Kind, require, text
 from store import Conflict, NewSession, ProductRecord, SessionConfigRecord, SessionRecord, Store
@@ -83,6 +86,9 @@ class Verification:
     session: SessionRecord | None = None
     expires_at: float | None = None
     details: Any = None
+    # The verified token's claims (``iss``, ``aud``, ``sub``, ``iat``...), for RFC 7662
+    # introspection, which answers with them.
+    claims: dict[str, Any] | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,6 +198,11 @@ def resolve_identifier(selector: str, user_id: str, details: dict[str, Any]) -> 
     return require(str(value), Kind.NAME, f"data.{path}")
 
 
+def _algorithm(config: SessionConfigRecord) -> str:
+    """The ring algorithm that mints the config's tokens."""
+    return SIGNING if config.token_format == TokenFormat.SIGNED else ENCRYPTION
+
+
 class Sessions:
     def __init__(
         self,
@@ -205,8 +216,10 @@ class Sessions:
         max_details_bytes: int,
         max_token_length: int,
         refresh_grace_seconds: int,
+        issuer_base: str = "http://127.0.0.1:8000",
         counts: VerificationCounts | None = None,
     ) -> None:
+        self._issuer_base = issuer_base
         self._counts = counts
         self._store = store
         self._catalog = catalog
@@ -287,7 +300,9 @@ class Sessions:
         salt = os.urandom(refresh.SALT_BYTES)
         refresh_token = refresh.derive(self._refresh_key, session_id, 0, salt)
         exp = self._access_expiry(config, now, refresh_expires_at)
-        kid, key = await self._keyrings.for_minting(product_rec.id, env, product=product)
+        key = await self._keyrings.for_minting(
+            product_rec.id, env, _algorithm(config), product=product
+        )
 
         created = event(
             EventType.SESSION_CREATED,
@@ -316,9 +331,10 @@ class Sessions:
             ),
             events=(created,),
         )
+        metrics.SESSIONS_CREATED.inc()
         claims = self._claims(product, env, config, session_id, user_id, details, now, exp)
         return IssuedTokens(
-            token=tokens.encode(config.tag, kid, key, claims),
+            token=self._mint(config, key, claims),
             refresh_token=str(refresh_token),
             session_id=session_id,
             expires_at=float(exp),
@@ -330,8 +346,8 @@ class Sessions:
         # A session token never outlives its session.
         return min(int(now) + access_seconds(config), int(refresh_expires_at))
 
-    @staticmethod
     def _claims(
+        self,
         product: str,
         env: str,
         config: SessionConfigRecord,
@@ -341,8 +357,8 @@ class Sessions:
         now: float,
         exp: int,
     ) -> dict[str, Any]:
-        return {
-            "iss": tokens.ISSUER,
+        claims = {
+            "iss": tokens.issuer(self._issuer_base, product, env),
             "aud": f"{product}:{env}",
             "sub": user_id,
             "sid": session_id,
@@ -352,6 +368,16 @@ class Sessions:
             "exp": exp,
             "details": details,
         }
+        if config.token_format == TokenFormat.SIGNED and not config.signed_details:
+            # Whoever holds a signed token reads it: its details only if the config says.
+            del claims["details"]
+        return claims
+
+    @staticmethod
+    def _mint(config: SessionConfigRecord, key: RingKey, claims: dict[str, Any]) -> str:
+        if isinstance(key.key, ECKey):
+            return tokens.sign(config.tag, key.kid, key.key, claims)
+        return tokens.encode(config.tag, key.kid, key.key, claims)
 
     async def refresh(
         self,
@@ -469,6 +495,7 @@ class Sessions:
             session.id, session.config_id, session.env, now, "refresh_token_reused", events=theft
         )
         if revoked:
+            metrics.revoked("refresh_token_reused", revoked)
             log.warning("security: refresh token reuse detected; session %s revoked", session.id)
         raise RefreshTokenReused("the refresh token was already used; the session is revoked")
 
@@ -503,10 +530,13 @@ class Sessions:
     ) -> IssuedTokens:
         now = self._clock.now()
         exp = self._access_expiry(config, now, session.refresh_expires_at)
-        kid, key = await self._keyrings.for_minting(product_rec.id, env, product=product)
+        key = await self._keyrings.for_minting(
+            product_rec.id, env, _algorithm(config), product=product
+        )
         claims = self._claims(product, env, config, session.id, session.user_id, details, now, exp)
+        metrics.SESSIONS_REFRESHED.inc()
         return IssuedTokens(
-            token=tokens.encode(config.tag, kid, key, claims),
+            token=self._mint(config, key, claims),
             refresh_token=str(successor),
             session_id=session.id,
             expires_at=float(exp),
@@ -536,13 +566,16 @@ class Sessions:
         now = self._clock.now()
         revoked = (event(EventType.SESSION_REVOKED, now, origin, product, env, tag, cause=cause),)
         if session_id is not None:
-            return await self._store.revoke_session(
+            count = await self._store.revoke_session(
                 session_id, config.id, env, now, "revoked", events=revoked
             )
-        assert identifier is not None
-        return await self._store.revoke_identifier(
-            config.id, env, identifier, now, "revoked", events=revoked
-        )
+        else:
+            assert identifier is not None
+            count = await self._store.revoke_identifier(
+                config.id, env, identifier, now, "revoked", events=revoked
+            )
+        metrics.revoked("revoked", count)
+        return count
 
     async def active(
         self,
@@ -651,6 +684,8 @@ class Sessions:
             # instance) no longer match: a batch that replaced nothing ends the pass.
             if len(rows) < batch_size or done == 0:
                 break
+        # Session users' latest details were copied from these rows (migration 5).
+        await self._store.seal_session_user_details(PLAIN_PREFIX)
         await self._store.put_meta_if_absent(SEALED_META_KEY, str(self._clock.now()))
         if sealed:
             log.info("sealed the stored details of %d sessions", sealed)
@@ -669,8 +704,9 @@ class Sessions:
         what ``on_forgery`` raises: it is called when the token is malformed or forged
         (``tokens.FORGERY_REASONS``), never on the hot path of a valid one."""
         try:
-            verified = await self._verify(product, env, tag, token)
+            verification = await self._verify(product, env, tag, token)
         except tokens.BadToken as bad:
+            metrics.verified(bad.reason)
             if self._counts is not None:
                 self._counts.count(product, env, tag, bad.reason.value)
             if on_forgery is not None and bad.reason in tokens.FORGERY_REASONS:
@@ -678,7 +714,8 @@ class Sessions:
             return Verification(valid=False, reason=bad.reason)
         if self._counts is not None:
             self._counts.count(product, env, tag, VALID)
-        return verified
+        metrics.verified(None)
+        return verification
 
     async def verify_bearer(
         self, token: str
@@ -686,21 +723,15 @@ class Sessions:
         """``(product, env, tag, session, details)`` of a valid session token presented
         as a bearer (which names no product), else the reason it is not valid, as
         ``verify`` words it."""
-        try:
-            tag, compact = tokens.split(token, self._max_token_length)
-        except tokens.BadToken as bad:
-            return bad.reason
-        kid = tokens.unverified_kid(compact)
-        owner = None if kid is None else await self._keyrings.owner(kid)
-        if owner is None:
-            return tokens.Reason.INVALID
-        product = await self._catalog.product_by_id(owner[0])
-        if product is None:
-            return tokens.Reason.INVALID
-        verification = await self.verify(product.tag, owner[1], tag, token)
+        located = await self.locate(token)
+        if isinstance(located, tokens.Reason):
+            metrics.verified(located)
+            return located
+        product, env, tag = located
+        verification = await self.verify(product, env, tag, token)
         if not verification.valid or verification.session is None:
             return verification.reason or tokens.Reason.INVALID
-        return product.tag, owner[1], tag, verification.session, verification.details
+        return product, env, tag, verification.session, verification.details
 
     async def revoke_others(
         self,
@@ -717,9 +748,11 @@ class Sessions:
         now = self._clock.now()
         cause = RevocationCause.LOGOUT_OTHERS
         revoked = (event(EventType.SESSION_REVOKED, now, origin, product, env, tag, cause=cause),)
-        return await self._store.revoke_identifier(
+        count = await self._store.revoke_identifier(
             config.id, env, identifier, now, "logout_others", except_session=keep, events=revoked
         )
+        metrics.revoked("logout_others", count)
+        return count
 
     async def _verify(self, product: str, env: str, tag: str, token: str) -> Verification:
         token_tag, compact = tokens.split(token, self._max_token_length)
@@ -743,13 +776,19 @@ class Sessions:
         ring = await self._keyrings.for_verify(product_rec.id, env, kid)
         if ring is None:
             raise tokens.BadToken(tokens.Reason.INVALID)
-        claims = tokens.decrypt(compact, ring)
-
         now = self._clock.now()
+        # The config decides the format and its algorithm, never the token's header; a
+        # key past its retire_at verifies nothing, whatever this instance has heard.
+        signed = config.token_format == TokenFormat.SIGNED
+        if signed:
+            claims = tokens.verify_signed(compact, ring.verifying(SIGNING, now))
+        else:
+            claims = tokens.decrypt(compact, ring.verifying(ENCRYPTION, now))
+
         iat, exp, sid = claims.get("iat"), claims.get("exp"), claims.get("sid")
         if (
             claims.get("typ") != tokens.TOKEN_TYPE
-            or claims.get("iss") != tokens.ISSUER
+            or not tokens.issued_here(claims.get("iss"), product, env)
             or not isinstance(sid, str)
             or not SESSION_ID.fullmatch(sid)
             or not isinstance(iat, int)
@@ -777,6 +816,48 @@ class Sessions:
             raise tokens.BadToken(tokens.Reason.EXPIRED)
         if now - session.last_seen_at >= LAST_SEEN_INTERVAL_SECONDS:
             await self._store.touch_session(session.id, now, LAST_SEEN_INTERVAL_SECONDS)
+        details = claims.get("details")
+        if signed and "details" not in claims:
+            # Kept out of the token: the session's sealed copy is the source.
+            details = self._open_listed(session)
         return Verification(
-            valid=True, session=session, expires_at=float(exp), details=claims.get("details")
+            valid=True, session=session, expires_at=float(exp), details=details, claims=claims
         )
+
+    async def locate(self, token: str) -> tuple[str, str, str] | tokens.Reason:
+        """``(product, env, tag)`` a session token names, unverified: its product and env
+        are those of the ring its ``kid`` is in, its tag its prefix. What a caller that
+        names no product (RFC 7662 introspection, RFC 7009 revocation) checks its scope
+        against before ``verify``; the reason it cannot be one of ours otherwise."""
+        try:
+            tag, compact = tokens.split(token, self._max_token_length)
+        except tokens.BadToken as bad:
+            return bad.reason
+        kid = tokens.unverified_kid(compact)
+        owner = None if kid is None else await self._keyrings.owner(kid)
+        product = None if owner is None else await self._catalog.product_by_id(owner[0])
+        if owner is None or product is None:
+            return tokens.Reason.INVALID
+        return product.tag, owner[1], tag
+
+    async def refresh_token_holder(self, refresh_token: str) -> tuple[SessionOwner, str] | None:
+        """The owner and id of the session a genuine refresh token of any generation
+        belongs to (a spent one too: its holder held the session), whatever the
+        session's state; ``None`` for a made-up or tampered one. Nothing is rotated."""
+        presented = refresh.parse(refresh_token)
+        if presented is None:
+            return None
+        session = await self._store.get_session(presented.session_id)
+        if session is None or presented.generation > session.refresh_generation:
+            return None
+        expected = refresh.derive(
+            self._refresh_key, session.id, presented.generation, session.refresh_salt
+        )
+        if not constant_time_equal(expected.secret.encode(), presented.secret.encode()):
+            return None
+        product = await self._catalog.product_by_id(session.product_id)
+        configs = [] if product is None else await self._store.list_configs(product.id)
+        config = next((c for c in configs if c.id == session.config_id), None)
+        if product is None or config is None:
+            return None  # deleted meanwhile: the session went with them
+        return SessionOwner(product.tag, session.env, config.tag, session.identifier), session.id

@@ -6,6 +6,7 @@ import base64
 import binascii
 import ipaddress
 import math
+import os
 import re
 import sys
 from collections import Counter
@@ -108,6 +109,9 @@ class Settings(BaseSettings):
     # How stale what an instance caches (products, configs, API keys) may get when a
     # change notification from another instance is lost (service/cache.py).
     cache_recheck_seconds: float = Field(default=1.0, gt=0, le=3600)
+    # Worker processes of `tessera serve` (web/workers.py); None: one per CPU this
+    # process may run on in production, one in development.
+    workers: int | None = Field(default=None, ge=1, le=256)
 
     # HTTP and GraphQL limits.
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
@@ -145,7 +149,37 @@ class Settings(BaseSettings):
     # Session events and verification counters are kept this long, then swept.
     event_retention_seconds: int = Field(default=30 * 86_400, ge=0)
 
-    @field_validator("master_key")
+    # Keys (service/keyring.py, service/rotation.py). During a master-key rotation, the
+    # key being replaced: still unwraps what it wrapped until `rotate-master-key` ran.
+    master_key_previous: SecretStr | None = None
+    # The base of every issuer URL (`<base>/products/<product>/<env>`), as verifiers
+    # reach Tessera; None: http://<host>:<port> of the listen address.
+    public_url: str | None = None
+    # Rotate every key ring whose active key is this many days old; 0 (the default):
+    # only when asked (`rotateKeys`, `tessera rotate-keys`).
+    key_rotation_days: int = Field(default=0, ge=0, le=3650)
+
+    @field_validator("public_url")
+    @classmethod
+    def _check_public_url(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
+        if not re.fullmatch(r"https?://[^/?#\s]+(/[^?#\s]*)?", v):
+            raise ValueError("TESSERA_PUBLIC_URL must be an http(s) URL without query or fragment")
+        return v.rstrip("/")
+
+    # Operations (README "Operators"). Log lines: None is JSON in production, plain
+    # text in development.
+    log_format: Literal["json", "text"] | None = None
+    # A bearer that opens /metrics to clients not on loopback (secret).
+    metrics_token: SecretStr | None = None
+    # After SIGTERM: how long /readyz says 503 while connections are still accepted, so
+    # balancers stop routing here first (None: 5 s in production, 0 in development)...
+    shutdown_drain_seconds: float | None = Field(default=None, ge=0, le=3600)
+    # ...then how long requests in flight may take to finish before they are cancelled.
+    shutdown_timeout_seconds: int = Field(default=10, ge=0, le=3600)
+
+    @field_validator("master_key", "master_key_previous")
     @classmethod
     def _check_master_key(cls, v: SecretStr | None) -> SecretStr | None:
         if v is not None:
@@ -165,6 +199,13 @@ class Settings(BaseSettings):
                 "TESSERA_ADMIN_KEY is too weak: use 43 random URL-safe characters (or 64 "
                 "hex digits) after the prefix; `tessera generate-key` prints one"
             )
+        return v
+
+    @field_validator("metrics_token")
+    @classmethod
+    def _check_metrics_token(cls, v: SecretStr | None) -> SecretStr | None:
+        if v is not None and len(v.get_secret_value()) < 16:
+            raise ValueError("TESSERA_METRICS_TOKEN must be at least 16 characters")
         return v
 
     @field_validator("cors_headers")
@@ -200,14 +241,47 @@ class Settings(BaseSettings):
         return self.mode == "production"
 
     @property
+    def resolved_log_format(self) -> Literal["json", "text"]:
+        if self.log_format is not None:
+            return self.log_format
+        return "json" if self.production else "text"
+
+    @property
+    def resolved_drain_seconds(self) -> float:
+        if self.shutdown_drain_seconds is not None:
+            return self.shutdown_drain_seconds
+        return 5.0 if self.production else 0.0
+
+    @property
     def resolved_database_url(self) -> str:
         if self.database_url is not None and self.database_url.get_secret_value():
             return self.database_url.get_secret_value()
         return f"sqlite:///{(self.data_dir / 'tessera.db').resolve()}"
 
     @property
+    def public_base_url(self) -> str:
+        """``public_url``, or the listen address's ``http://<host>:<port>``."""
+        if self.public_url:
+            return self.public_url
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+    @property
     def master_key_file(self) -> Path:
         return self.data_dir / "master.key"
+
+    @property
+    def resolved_workers(self) -> int:
+        """``workers``, or its default: one per usable CPU in production, else one."""
+        if self.workers is not None:
+            return self.workers
+        if not self.production:
+            return 1
+        return (
+            len(os.sched_getaffinity(0))
+            if hasattr(os, "sched_getaffinity")
+            else os.cpu_count() or 1
+        )
 
 
 def load_settings() -> Settings:

@@ -8,21 +8,26 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
+from service import datakeys
 from service.access import Access
 from service.cache import Cache
 from service.catalog import Catalog
 from service.clock import Clock, SystemClock
 from service.counters import VerificationCounts
-from service.crypto import MasterKey, UnwrapFailed
-from service.details import DetailsCipher
+from service.crypto import MasterKey
+from service.details import KEY_ID, DetailsCipher
 from service.documents import PersistedDocuments, TrustedDocuments, builtin_documents
 from service.errors import StartupError
 from service.events import EventLog
 from service.housekeeping import Sweeper
+from service.introspection import Introspection
 from service.keyring import KeyRings
+from service.metrics import GROUP_COMMIT_BATCH
 from service.ratelimit import Bucket, RateLimits
+from service.rotation import KeyRotation
 from service.sessions import Sessions
 from service.settings import Settings, decode_master_key
+from service.users import Users
 from store import Store, StoreUnavailable, open_store
 
 log = logging.getLogger("tessera")
@@ -30,14 +35,14 @@ log = logging.getLogger("tessera")
 # Registered as trusted documents at every start.
 OPERATIONS = Path(__file__).resolve().parents[1] / "graphql" / "operations"
 
-_CHECK_KEY = "master_key_check"
-_CHECK_AAD = b"tessera:master-key-check"
-_CHECK_PLAINTEXT = b"tessera master key check v1"
-
 
 def _load_master_key(settings: Settings) -> MasterKey:
     if settings.master_key is not None:
-        return MasterKey(decode_master_key(settings.master_key.get_secret_value()))
+        previous = settings.master_key_previous
+        return MasterKey(
+            decode_master_key(settings.master_key.get_secret_value()),
+            None if previous is None else decode_master_key(previous.get_secret_value()),
+        )
     path = settings.master_key_file
     if path.exists():
         try:
@@ -80,7 +85,7 @@ def database_setting(settings: Settings) -> str:
 def open_database(settings: Settings) -> Store:
     """The configured store, opened but not migrated; a bad URL is a ``StartupError``."""
     try:
-        return open_store(settings.resolved_database_url)
+        return open_store(settings.resolved_database_url, on_batch=GROUP_COMMIT_BATCH.observe)
     except (ValueError, StoreUnavailable) as exc:
         raise StartupError(database_setting(settings), str(exc)) from None
 
@@ -94,21 +99,6 @@ async def migrate(settings: Settings) -> int:
         raise StartupError(database_setting(settings), str(exc)) from None
     finally:
         await store.close()
-
-
-async def _check_master_key(store: Store, master: MasterKey, setting: str) -> None:
-    """Refuse a master key other than the one the database was created with, rather
-    than minting with new keys and orphaning every issued token. ``setting``: where the
-    key came from."""
-    candidate = base64.b64encode(master.wrap(_CHECK_PLAINTEXT, _CHECK_AAD)).decode()
-    stored = await store.put_meta_if_absent(_CHECK_KEY, candidate)
-    try:
-        master.unwrap(base64.b64decode(stored), _CHECK_AAD)
-    except UnwrapFailed:
-        raise StartupError(
-            setting,
-            "the master key does not match the one this database was created with",
-        ) from None
 
 
 def check_production(settings: Settings) -> None:
@@ -133,26 +123,46 @@ class Tessera:
         store: Store,
         clock: Clock,
         master_key: MasterKey,
+        *,
+        details_key: bytes | None = None,
+        refresh_key: bytes | None = None,
     ) -> None:
+        """``details_key`` and ``refresh_key``: the stored data keys (``start`` reads
+        them); derived from ``master_key`` when not given."""
         self.settings = settings
         self.store = store
         self.clock = clock
         self.cache = Cache(store, clock, recheck_seconds=settings.cache_recheck_seconds)
         self.catalog = Catalog(store, clock, self.cache, auto_provision=not settings.production)
+        self.master_key = master_key
         self.keyrings = KeyRings(store, master_key, clock)
         self.verification_counts = VerificationCounts(store, clock)
         self.events = EventLog(store)
+        self.cache.on_drop(self.keyrings.invalidate)
+        self.rotation = KeyRotation(
+            store,
+            self.catalog,
+            self.keyrings,
+            clock,
+            propagation_seconds=settings.cache_recheck_seconds,
+        )
         self.sessions = Sessions(
             store,
             self.catalog,
             self.keyrings,
             clock,
-            refresh_key=master_key.derive(b"tessera refresh tokens v1"),
-            details_cipher=DetailsCipher.for_master(master_key),
+            refresh_key=refresh_key or master_key.derive(datakeys.REFRESH.info),
+            details_cipher=DetailsCipher(
+                {KEY_ID: details_key or master_key.derive(datakeys.DETAILS.info)}, KEY_ID
+            ),
             max_details_bytes=settings.max_details_bytes,
             max_token_length=settings.max_token_length,
             refresh_grace_seconds=settings.refresh_grace_seconds,
+            issuer_base=settings.public_base_url,
             counts=self.verification_counts,
+        )
+        self.users = Users(
+            store, self.catalog, clock, details_cipher=DetailsCipher.for_master(master_key)
         )
         admin_key = settings.admin_key.get_secret_value() if settings.admin_key else None
         self.access = Access(store, clock, self.cache, self.catalog, self.sessions, admin_key)
@@ -180,7 +190,10 @@ class Tessera:
             retention=settings.session_retention_seconds,
             batch_size=settings.sweep_batch_size,
             event_retention=settings.event_retention_seconds,
+            rotation=self.rotation,
+            rotation_age=settings.key_rotation_days * 86_400,
         )
+        self.introspection = Introspection(self.access, self.sessions, self.rate_limits)
 
     def __repr__(self) -> str:
         return f"Tessera(mode={self.settings.mode!r})"
@@ -203,8 +216,15 @@ class Tessera:
             # Only once the database works: in development this may generate the key.
             master = _load_master_key(settings)
             source = "TESSERA_MASTER_KEY" if settings.master_key else "TESSERA_DATA_DIR"
-            await _check_master_key(store, master, source)
-            tessera = cls(settings, store, clock or SystemClock(), master)
+            origin = await datakeys.database_master(store, master, source)
+            tessera = cls(
+                settings,
+                store,
+                clock or SystemClock(),
+                master,
+                details_key=await datakeys.load(store, master, origin, datakeys.DETAILS),
+                refresh_key=await datakeys.load(store, master, origin, datakeys.REFRESH),
+            )
             await tessera.sessions.seal_stored_details()
             await tessera.documents.register_builtin(builtin_documents(OPERATIONS))
             if bootstrap_admin and not await tessera.access.has_admin_key():
@@ -217,6 +237,12 @@ class Tessera:
             await store.close()
             raise
         return tessera
+
+    async def rotate_master_key(self) -> int:
+        """Re-wrap every key ring and data key under the current master key (the
+        previous one, ``TESSERA_MASTER_KEY_PREVIOUS``, still opens what it wrapped); the
+        number of values re-wrapped. Running it again finishes an interrupted run."""
+        return await self.keyrings.rewrap_all() + await datakeys.rotate(self.store, self.master_key)
 
     async def close(self) -> None:
         try:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from store.base import Store
 from store.errors import Conflict, StoreUnavailable
 from store.records import (
@@ -18,20 +20,22 @@ from store.records import (
     ProductRecord,
     SessionConfigRecord,
     SessionRecord,
+    SessionUserRecord,
     VerificationCount,
 )
 
 
-def open_store(url: str) -> Store:
-    """Open (but do not migrate) the store named by ``url``."""
+def open_store(url: str, *, on_batch: Callable[[int], None] | None = None) -> Store:
+    """Open (but do not migrate) the store named by ``url``. ``on_batch`` is told the
+    size of each group commit (SQLite's)."""
     if url.startswith("sqlite:///"):
         from store.sqlite import SqliteStore
 
-        return SqliteStore(url.removeprefix("sqlite:///") or ":memory:")
+        return SqliteStore(url.removeprefix("sqlite:///") or ":memory:", on_batch=on_batch)
     if url == "sqlite://":
         from store.sqlite import SqliteStore
 
-        return SqliteStore(":memory:")
+        return SqliteStore(":memory:", on_batch=on_batch)
     if url.startswith(("postgresql://", "postgres://")):
         from store.postgres import PostgresStore
 
@@ -57,6 +61,7 @@ __all__ = [
     "ProductRecord",
     "SessionConfigRecord",
     "SessionRecord",
+    "SessionUserRecord",
     "Store",
     "StoreUnavailable",
     "VerificationCount",

@@ -20,6 +20,7 @@ from store.records import (
     ProductRecord,
     SessionConfigRecord,
     SessionRecord,
+    SessionUserRecord,
     VerificationCount,
 )
 
@@ -46,6 +47,10 @@ class Store(Protocol):
 
     async def put_meta_if_absent(self, key: str, value: str) -> str:
         """Store ``value`` unless ``key`` has one already; return the value in force."""
+        ...
+
+    async def replace_meta(self, key: str, old: str, new: str) -> bool:
+        """Set ``key`` to ``new`` if its value still is ``old``; whether it was."""
         ...
 
     # Products and environments -------------------------------------------------------
@@ -114,7 +119,7 @@ class Store(Protocol):
 
     # Key rings -----------------------------------------------------------------------
     async def list_keys(self, product_id: int, env: str) -> list[KeyRecord]:
-        """Every key of a (product, env) ring that can still decrypt, newest first."""
+        """Every key of a (product, env) ring, retired ones included, newest first."""
         ...
 
     async def find_key(self, kid: str) -> KeyRecord | None:
@@ -124,8 +129,47 @@ class Store(Protocol):
     async def insert_active_key(
         self, key: KeyRecord, *, event: NewEvent | None = None
     ) -> KeyRecord:
-        """Insert ``key`` as the ring's active key unless another instance won the race;
-        return the active key in force either way."""
+        """Insert ``key`` as the ring's active key of its ``alg`` unless another instance
+        won the race; return the active key in force either way. ``event`` is recorded
+        only if ``key`` was inserted."""
+        ...
+
+    async def rotate_keys(
+        self,
+        product_id: int,
+        env: str,
+        keys: list[KeyRecord],
+        retire_at: float | None,
+        now: float,
+        *,
+        active_before: float = ...,
+        events: Sequence[NewEvent] = (),
+    ) -> None:
+        """Rotate a ring in one transaction: its active keys (those created before
+        ``active_before``, by default all) become verify-only until ``retire_at`` (with
+        ``None``, every key not yet retired is retired ``now``), and ``keys`` become its
+        active keys. ``Conflict`` if an active key of the same algorithm remains — a
+        concurrent rotation committed first, or the active key is newer than
+        ``active_before`` — and then nothing is changed. ``events`` are recorded in the
+        same transaction."""
+        ...
+
+    async def retire_expired_keys(self, now: float) -> int:
+        """Retire every verify-only key whose ``retire_at`` has come, erasing its
+        material; the number retired."""
+        ...
+
+    async def live_keys(self) -> list[KeyRecord]:
+        """Every key of every ring that is not retired (to re-wrap them)."""
+        ...
+
+    async def rewrap_keys(self, changes: list[tuple[str, bytes, bytes]]) -> None:
+        """For each ``(kid, old, new)``, replace the key's wrapped material ``old`` with
+        ``new`` if it still is ``old``, in one transaction."""
+        ...
+
+    async def rings_active_since_before(self, before: float) -> list[tuple[int, str]]:
+        """The ``(product id, env)`` of rings with an active key created before ``before``."""
         ...
 
     # Sessions ------------------------------------------------------------------------
@@ -220,6 +264,37 @@ class Store(Protocol):
         database's free space where the database allows (SQLite: secure_delete)."""
         ...
 
+    # Session users -------------------------------------------------------------------
+    # Kept by insert_session and rotate_refresh, in their own transactions.
+    async def get_session_user(
+        self, product_id: int, env: str, identifier: str, now: float
+    ) -> SessionUserRecord | None:
+        """The person ``identifier`` names in a product's env, with their sessions live
+        at ``now``; ``None`` if no session of theirs was ever stored."""
+        ...
+
+    async def list_session_users(
+        self,
+        product_id: int,
+        env: str,
+        config_id: int | None,
+        prefix: tuple[str, str] | None,
+        now: float,
+        after: tuple[float, str] | None,
+        limit: int,
+    ) -> list[SessionUserRecord]:
+        """People of a product's env (of the config ``config_id`` only, if given), last
+        seen latest first, strictly after the ``(last_seen_at, identifier)`` key; with
+        ``prefix = (p, below)``, those whose identifier is at least ``p`` and below
+        ``below``."""
+        ...
+
+    async def seal_session_user_details(self, plain_prefix: str) -> int:
+        """Give every person whose details are stored unsealed (starting with the
+        one-character ``plain_prefix``) their latest session's sealed copy, once that
+        session's are sealed; the number changed."""
+        ...
+
     # API keys ------------------------------------------------------------------------
     async def insert_api_key(self, key: ApiKeyRecord, *, event: NewEvent | None = None) -> None: ...
 
@@ -265,8 +340,8 @@ class Store(Protocol):
 
     # Changes to what instances cache ---------------------------------------------------
     async def change_version(self) -> int:
-        """The version of what instances cache: products, environments, session configs
-        and API keys. Each committed change to them (not ``touch_api_key``) advances it
+        """The version of what instances cache: products, environments, session configs,
+        API keys and key rings. Each committed change to them (not ``touch_api_key``) advances it
         in the change's own transaction; 0 before the first."""
         ...
 

@@ -20,6 +20,7 @@ from store.records import (
     PersistedDocumentRecord,
     SessionConfigRecord,
     SessionRecord,
+    SessionUserRecord,
 )
 
 
@@ -41,6 +42,8 @@ API_KEY_COLUMNS = _names(ApiKeyRecord, exclude=("product",))
 PERSISTED_DOCUMENT_COLUMNS = _names(PersistedDocumentRecord)
 NEW_EVENT_FIELDS = _names(NewEvent)
 EVENT_COLUMNS = _names(EventRecord)
+# The last two are worked out on reads (store.statements), not stored.
+SESSION_USER_COLUMNS = _names(SessionUserRecord, exclude=("live_sessions", "tags"))
 
 WORDS: dict[str, str] = {
     "config_columns": _list(CONFIG_COLUMNS),
@@ -62,4 +65,6 @@ WORDS: dict[str, str] = {
     "event_columns": _list(EVENT_COLUMNS),
     "new_event_fields": _list(NEW_EVENT_FIELDS),
     "new_event_params": _list(NEW_EVENT_FIELDS, ":{}"),
+    "session_user_columns": _list(SESSION_USER_COLUMNS),
+    "session_user_select": _list(SESSION_USER_COLUMNS, "u.{}"),
 }

@@ -35,6 +35,12 @@ class Dialect:
 
         return _PARAMETER.sub(number, text)
 
+    def parameters(self, statement: str) -> tuple[str, ...]:
+        """The names of ``statement``'s parameters, in the order its rendering numbers
+        them: how to bind values held by name."""
+        text = statement.format_map({**WORDS, **self.words})
+        return tuple(dict.fromkeys(match[1] for match in _PARAMETER.finditer(text)))
+
 
 SQLITE = Dialect(
     "sqlite",
@@ -56,6 +62,11 @@ SQLITE = Dialect(
         "event_tx": "INTEGER NOT NULL DEFAULT 0",
         "event_horizon": "1 = 1",
         "strpos": "instr",
+        "user_tags": (
+            "(SELECT group_concat(tag, ',') FROM (SELECT c.tag FROM session_user_tags t "
+            "JOIN session_configs c ON c.id = t.config_id WHERE t.product_id = u.product_id "
+            "AND t.env = u.env AND t.identifier = u.identifier ORDER BY c.tag))"
+        ),
     },
 )
 
@@ -83,5 +94,11 @@ POSTGRES = Dialect(
         "event_tx": "BIGINT NOT NULL DEFAULT (pg_current_xact_id()::text::bigint)",
         "event_horizon": "tx < pg_snapshot_xmin(pg_current_snapshot())::text::bigint",
         "strpos": "strpos",
+        "user_tags": (
+            "(SELECT string_agg(c.tag, ',' ORDER BY c.tag COLLATE \"C\") "
+            "FROM session_user_tags t JOIN session_configs c ON c.id = t.config_id "
+            "WHERE t.product_id = u.product_id AND t.env = u.env "
+            "AND t.identifier = u.identifier)"
+        ),
     },
 )

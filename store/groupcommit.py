@@ -46,9 +46,17 @@ class GroupCommitter:
     """The writer. ``threaded=False`` runs batches on the calling thread instead, for a
     ``:memory:`` database, where a second connection would be another database."""
 
-    def __init__(self, connect: Callable[[], sqlite3.Connection], *, threaded: bool = True) -> None:
+    def __init__(
+        self,
+        connect: Callable[[], sqlite3.Connection],
+        *,
+        threaded: bool = True,
+        on_batch: Callable[[int], None] | None = None,
+    ) -> None:
         self._db: sqlite3.Connection = connect()
         self._threaded = threaded
+        # Told the size of every batch committed (for the metrics).
+        self._on_batch = on_batch
         self._pending: list[_Write] = []
         self._flusher: asyncio.Task[None] | None = None
 
@@ -85,6 +93,9 @@ class GroupCommitter:
                     outcomes = self._run(batch)
             except BaseException as exc:  # the whole batch failed (e.g. disk full)
                 outcomes = [exc] * len(batch)
+            else:
+                if self._on_batch is not None:
+                    self._on_batch(len(batch))
             for write, outcome in zip(batch, outcomes, strict=True):
                 if write.future.done():
                     continue

@@ -175,6 +175,22 @@ MIGRATIONS: tuple[Migration, ...] = (
             """,
         ),
     ),
+    # Key rotation and signed tokens: a verify-only key's end, one active key per ring
+    # and algorithm (an encryption key and a signing key), and whether a SIGNED
+    # config's tokens carry the details.
+    Migration(
+        3,
+        "key rotation",
+        (
+            "ALTER TABLE signing_keys ADD COLUMN retire_at {float}",
+            "DROP INDEX signing_keys_one_active",
+            """
+            CREATE UNIQUE INDEX signing_keys_one_active
+                ON signing_keys (product_id, env, alg) WHERE state = 'active'
+            """,
+            "ALTER TABLE session_configs ADD COLUMN signed_details INTEGER NOT NULL DEFAULT 0",
+        ),
+    ),
     Migration(
         4,
         "session events and verification counters",
@@ -228,6 +244,80 @@ MIGRATIONS: tuple[Migration, ...] = (
             """,
             """
             CREATE INDEX verification_counts_by_minute ON verification_counts (minute)
+            """,
+        ),
+    ),
+    Migration(
+        5,
+        "session users",
+        (
+            # One row per person (product, env, identifier), kept by every session
+            # create and refresh in their own transaction. Keyed bytewise, so prefix
+            # searches are index ranges on both databases.
+            """
+            CREATE TABLE session_users (
+                product_id BIGINT NOT NULL REFERENCES products(id) ON DELETE CASCADE,
+                env TEXT NOT NULL,
+                identifier TEXT NOT NULL,
+                first_seen_at {float} NOT NULL,
+                last_seen_at {float} NOT NULL,
+                total_sessions BIGINT NOT NULL,
+                user_id TEXT NOT NULL,
+                details TEXT NOT NULL,
+                latest_session_id TEXT NOT NULL,
+                latest_started_at {float} NOT NULL
+            )
+            """,
+            """
+            CREATE UNIQUE INDEX session_users_key
+                ON session_users (product_id, env, identifier{bytewise})
+            """,
+            """
+            CREATE INDEX session_users_by_last_seen
+                ON session_users (product_id, env, last_seen_at DESC, identifier{bytewise} DESC)
+            """,
+            # The session configs (tags) each person used; last_seen_at is their
+            # person's, so a tag's users list in the same order.
+            """
+            CREATE TABLE session_user_tags (
+                product_id BIGINT NOT NULL,
+                env TEXT NOT NULL,
+                identifier TEXT NOT NULL,
+                config_id BIGINT NOT NULL REFERENCES session_configs(id) ON DELETE CASCADE,
+                last_seen_at {float} NOT NULL,
+                PRIMARY KEY (product_id, env, identifier, config_id)
+            )
+            """,
+            """
+            CREATE INDEX session_user_tags_by_last_seen
+                ON session_user_tags (config_id, env, last_seen_at DESC, identifier{bytewise} DESC)
+            """,
+            # The people of the sessions stored so far, in the migration's transaction:
+            # no session can be created meanwhile, so every one is counted once.
+            """
+            INSERT INTO session_users (product_id, env, identifier, first_seen_at,
+                last_seen_at, total_sessions, user_id, details, latest_session_id,
+                latest_started_at)
+            SELECT product_id, env, identifier, first_seen_at, last_seen_at, total_sessions,
+                user_id, details, id, started_at
+            FROM (
+                SELECT product_id, env, identifier, user_id, details, id, started_at,
+                    MIN(started_at) OVER person AS first_seen_at,
+                    MAX(last_refresh_at) OVER person AS last_seen_at,
+                    COUNT(*) OVER person AS total_sessions,
+                    ROW_NUMBER() OVER (PARTITION BY product_id, env, identifier
+                        ORDER BY started_at DESC, id{bytewise} DESC) AS n
+                FROM sessions
+                WINDOW person AS (PARTITION BY product_id, env, identifier)
+            ) latest
+            WHERE n = 1
+            """,
+            """
+            INSERT INTO session_user_tags (product_id, env, identifier, config_id, last_seen_at)
+            SELECT s.product_id, s.env, s.identifier, s.config_id, MAX(u.last_seen_at)
+            FROM sessions s JOIN session_users u ON u.product_id = s.product_id
+                AND u.env = s.env AND u.identifier{bytewise} = s.identifier
+            GROUP BY s.product_id, s.env, s.identifier, s.config_id
             """,
         ),
     ),

@@ -38,7 +38,8 @@ import logging
 import re
 import socket
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from functools import cache
 from typing import TYPE_CHECKING, Any, ClassVar, TypeAlias, TypeVar
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
@@ -98,6 +99,7 @@ _INSERT_PRODUCTS = {
 _PARAMETER = re.compile(r"\$(\d+)")
 _EVENT_TYPES = {"at": "double precision"}
 _PER_ROW = {"session_id": "c.id", "identifier": "c.identifier"}
+_PER_ROW_FROM_W0 = {"session_id": "w0.id", "identifier": "w0.identifier"}
 
 
 def _event_fields(per_row: bool) -> tuple[int, ...]:
@@ -237,6 +239,41 @@ _REPLACE_SESSION_DETAILS = (
 )
 
 
+def _event_parameter(k: int, name: str) -> str:
+    return f"event{k}_{name}"
+
+
+@cache
+def _together(names: tuple[str, ...], fetch: bool, events: int = 0) -> tuple[str, tuple[str, ...]]:
+    """The statements ``names`` as one (data-modifying CTEs: one round trip, and
+    atomic), with its parameter names in order. With ``fetch`` the others run only if
+    the first returned a row (each ends in a ``WHERE`` clause), and it gives the first's
+    rows. Every part sees the database as it was before the statement, so a later one
+    never depends on an earlier one's changes. With ``events``, that many events are
+    inserted per row the first returns (its ``id`` and ``identifier`` are theirs), their
+    other fields parameters named by ``_event_parameter``."""
+    neutral = vars(Statements)
+    parts = [f"w0 AS ({neutral[names[0]]})"]
+    condition = " AND EXISTS (SELECT 1 FROM w0)" if fetch else ""
+    parts += [f"w{i} AS ({neutral[name]}{condition})" for i, name in enumerate(names) if i]
+    if events:
+        selects = []
+        for k in range(events):
+            fields = [
+                _PER_ROW_FROM_W0[name]
+                if name in _PER_ROW_FROM_W0
+                else f"CAST(:{_event_parameter(k, name)} AS "
+                f"{'{float}' if name == 'at' else 'TEXT'})"
+                for name in NEW_EVENT_FIELDS
+            ]
+            selects.append(f"SELECT {', '.join(fields)} FROM w0")
+        parts.append(
+            f"e AS (INSERT INTO events ({{new_event_fields}}) {' UNION ALL '.join(selects)})"
+        )
+    text = f"WITH {', '.join(parts)} " + ("SELECT * FROM w0" if fetch else "SELECT NULL")
+    return POSTGRES.render(text), POSTGRES.parameters(text)
+
+
 class PostgresStore(SqlStore):
     """``Store`` on a PostgreSQL database through an asyncpg connection pool."""
 
@@ -277,6 +314,14 @@ class PostgresStore(SqlStore):
 
     def __repr__(self) -> str:
         return f"PostgresStore({self._target!r})"
+
+    def pool_usage(self) -> tuple[int, int, int] | None:
+        """(open, in use, max) connections of the pool; ``None`` before it exists."""
+        pool = self._pool
+        if pool is None:
+            return None
+        size = pool.get_size()
+        return size, size - pool.get_idle_size(), pool.get_max_size()
 
     # Pool and error handling ---------------------------------------------------------
     def _unavailable(self, exc: BaseException) -> StoreUnavailable:
@@ -417,6 +462,33 @@ class PostgresStore(SqlStore):
 
         await self._run(op, idempotent=idempotent)
 
+    async def _write_together(
+        self,
+        names: tuple[str, ...],
+        values: Mapping[str, object],
+        *,
+        fetch: bool,
+        events: Sequence[NewEvent] = (),
+    ) -> list[Row]:
+        sql, parameters = _together(names, fetch, len(events))
+        if events:
+            values = {
+                **values,
+                **{
+                    _event_parameter(k, name): value
+                    for k, e in enumerate(events)
+                    for name, value in zip(NEW_EVENT_FIELDS, records.new_event_args(e), strict=True)
+                },
+            }
+        args = tuple(values[p] for p in parameters)
+
+        # Never replayed: a lost reply may hide a committed write.
+        async def op(conn: _Conn) -> list[asyncpg.Record]:
+            return await conn.fetch(sql, *args)
+
+        found: list[Row] = list(await self._run(op))
+        return found if fetch else []
+
     async def _insert_product(
         self,
         tag: str,
@@ -518,6 +590,18 @@ class PostgresStore(SqlStore):
                 return outcome, int(await conn.fetchval(self._bump, CHANGE_VERSION_KEY))
 
         return await self._run(op, idempotent=idempotent, conflict=conflict)
+
+    async def _change_all(
+        self, statements: list[tuple[str, Args]], *, conflict: str
+    ) -> tuple[list[int], int | None]:
+        async def op(conn: _Conn) -> tuple[list[int], int | None]:
+            async with conn.transaction():
+                counts = [_count(await conn.execute(sql, *args)) for sql, args in statements]
+                if not any(counts):
+                    return counts, None
+                return counts, int(await conn.fetchval(self._bump, CHANGE_VERSION_KEY))
+
+        return await self._run(op, conflict=conflict)
 
     async def subscribe(self, on_change: Callable[[int | None], None]) -> None:
         await super().subscribe(on_change)

@@ -36,6 +36,8 @@ class ConfigValues:
     refresh_grace_seconds: int | None
     json_schema: str | None
     token_format: str
+    # Whether a SIGNED token carries the details (readable by whoever holds it).
+    signed_details: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +52,11 @@ class SessionConfigRecord(ConfigValues):
 
 @dataclass(frozen=True, slots=True)
 class KeyRecord:
+    """A key of a (product, env) ring. ``state`` is ``active`` (mints), ``verify_only``
+    (verifies until ``retire_at``) or ``retired`` (its material erased: ``wrapped`` is
+    empty). ``alg`` names its use: ``dir+A256GCM`` (encrypted tokens) or ``ES256``
+    (signed tokens; ``wrapped`` holds the private key)."""
+
     kid: str
     product_id: int
     env: str
@@ -57,6 +64,10 @@ class KeyRecord:
     state: str
     wrapped: bytes
     created_at: float
+    retire_at: float | None = None
+
+    def __repr__(self) -> str:
+        return f"KeyRecord(kid={self.kid!r}, alg={self.alg!r}, state={self.state!r})"
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,3 +198,26 @@ class EventScope:
         """The arguments of the event filters, in the order of their parameters."""
         types = None if self.types is None else "," + ",".join(self.types) + ","
         return (*self.texts(), types, self.since, self.until)
+
+
+@dataclass(frozen=True, slots=True)
+class SessionUserRecord:
+    """A person's row of ``session_users``: the identifier a session config's selector
+    picked, in one product's env, kept up to date by every session create and refresh.
+    ``details`` are the latest session's details, sealed as that session's
+    (``latest_session_id`` is what they open with). The last two fields are worked out
+    when the row is read: ``live_sessions`` from the sessions themselves (so expiry needs
+    no write), ``tags`` from ``session_user_tags``."""
+
+    product_id: int
+    env: str
+    identifier: str
+    first_seen_at: float
+    last_seen_at: float
+    total_sessions: int
+    user_id: str
+    details: str
+    latest_session_id: str
+    latest_started_at: float
+    live_sessions: int
+    tags: tuple[str, ...]

@@ -29,6 +29,7 @@ from store.records import (
     ProductRecord,
     SessionConfigRecord,
     SessionRecord,
+    SessionUserRecord,
 )
 
 
@@ -45,7 +46,9 @@ _ENVS = API_KEY_COLUMNS.index("envs")
 _IS_ADMIN = API_KEY_COLUMNS.index("is_admin")
 
 # Records to statement arguments, in the order of their {..._params} (store.columns).
-config_args: Callable[[ConfigValues], Args] = attrgetter(*CONFIG_FIELDS)
+_config_values: Callable[[ConfigValues], Args] = attrgetter(*CONFIG_FIELDS)
+# Flags are stored as 0/1 (portable types).
+_SIGNED_DETAILS = CONFIG_FIELDS.index("signed_details")
 new_session_args: Callable[[NewSession], Args] = attrgetter(*NEW_SESSION_FIELDS)
 key_args: Callable[[KeyRecord], Args] = attrgetter(*KEY_COLUMNS)
 _api_key_values: Callable[[ApiKeyRecord], Args] = attrgetter(*API_KEY_COLUMNS)
@@ -63,12 +66,33 @@ def product(row: Row) -> ProductRecord:
     return ProductRecord(row[0], row[1], row[2], envs, row[3])
 
 
+def config_args(values: ConfigValues) -> Args:
+    args = list(_config_values(values))
+    args[_SIGNED_DETAILS] = int(values.signed_details)
+    return tuple(args)
+
+
 def config(row: Row) -> SessionConfigRecord:
-    return SessionConfigRecord(*row)
+    values = list(row)
+    values[_SIGNED_DETAILS] = bool(values[_SIGNED_DETAILS])
+    return SessionConfigRecord(*values)
 
 
 def session(row: Row) -> SessionRecord:
     return SessionRecord(*row)
+
+
+def new_session_values(session: NewSession) -> dict[str, object]:
+    """A new session's columns by name (``Statements.bind``)."""
+    return dict(zip(NEW_SESSION_FIELDS, new_session_args(session), strict=True))
+
+
+def session_user(row: Row) -> SessionUserRecord:
+    # Tags are slugs, which cannot contain ",": the aggregate ({user_tags}) splits back.
+    values: list[Any] = list(row)
+    values[-2] = int(values[-2])
+    values[-1] = tuple(values[-1].split(",")) if values[-1] else ()
+    return SessionUserRecord(*values)
 
 
 def key(row: Row) -> KeyRecord:

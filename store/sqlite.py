@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +43,20 @@ _INSERT_EXPIRED_EVENT = (
     f"SELECT '{EXPIRED_EVENT}', ?1, '{SYSTEM_ACTOR}', p.tag, ?2, c.tag, ?3, ?4 "
     "FROM products p, session_configs c WHERE p.id = ?5 AND c.id = ?6"
 )
+
+
+def _event_args(
+    cursor: sqlite3.Cursor, found: list[Row], events: Sequence[NewEvent], per_row: bool
+) -> list[Args]:
+    """The arguments of ``INSERT_EVENT`` for each event and each row a change returned;
+    with ``per_row`` the rows' ``id`` and ``identifier`` are the events' session's."""
+    if not per_row:
+        return [records.new_event_args(e) for _ in found for e in events]
+    names = [d[0] for d in cursor.description]
+    at_id, at_identifier = names.index("id"), names.index("identifier")
+    return [
+        records.event_args_for(e, row[at_id], row[at_identifier]) for row in found for e in events
+    ]
 
 
 def _create_private(path: Path) -> None:
@@ -79,7 +93,7 @@ class SqliteStore(SqlStore):
     sql = Statements(SQLITE)
     probe_failures = (sqlite3.Error,)
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, *, on_batch: Callable[[int], None] | None = None) -> None:
         try:
             if path != ":memory:":
                 _create_private(Path(path))
@@ -99,9 +113,9 @@ class SqliteStore(SqlStore):
             raise StoreUnavailable(f"cannot open SQLite database {path}: {exc}") from None
         # A second connection to ":memory:" would be another database: write on this one.
         self._writer = (
-            GroupCommitter(lambda: self._db, threaded=False)
+            GroupCommitter(lambda: self._db, threaded=False, on_batch=on_batch)
             if path == ":memory:"
-            else GroupCommitter(lambda: _connect_writer(path))
+            else GroupCommitter(lambda: _connect_writer(path), on_batch=on_batch)
         )
 
     # Primitives ----------------------------------------------------------------------
@@ -147,6 +161,18 @@ class SqliteStore(SqlStore):
         except sqlite3.IntegrityError:
             raise Conflict(conflict) from None
 
+    async def _change_all(
+        self, statements: list[tuple[str, Args]], *, conflict: str
+    ) -> tuple[list[int], int | None]:
+        def work(db: sqlite3.Connection) -> tuple[list[int], int | None]:
+            counts = [db.execute(sql, args).rowcount for sql, args in statements]
+            return counts, self._bump(db) if any(counts) else None
+
+        try:
+            return await self._writer.transaction(work)
+        except sqlite3.IntegrityError:
+            raise Conflict(conflict) from None
+
     def _bump(self, db: sqlite3.Connection) -> int:
         return int(db.execute(self.sql.BUMP_CHANGE_VERSION, (CHANGE_VERSION_KEY,)).fetchone()[0])
 
@@ -180,20 +206,7 @@ class SqliteStore(SqlStore):
             cursor = db.execute(sql, args)
             found: list[Row] = cursor.fetchall()
             if found:
-                names = [d[0] for d in cursor.description]
-                at_id, at_identifier = (
-                    (names.index("id"), names.index("identifier")) if per_row else (0, 0)
-                )
-                db.executemany(
-                    insert_event,
-                    [
-                        records.event_args_for(e, row[at_id], row[at_identifier])
-                        if per_row
-                        else records.new_event_args(e)
-                        for row in found
-                        for e in events
-                    ],
-                )
+                db.executemany(insert_event, _event_args(cursor, found, events, per_row))
             return found
 
         try:
@@ -218,6 +231,33 @@ class SqliteStore(SqlStore):
             return len(deleted)
 
         return await self._writer.transaction(work)
+
+    async def _write_together(
+        self,
+        names: tuple[str, ...],
+        values: Mapping[str, object],
+        *,
+        fetch: bool,
+        events: Sequence[NewEvent] = (),
+    ) -> list[Row]:
+        sql = self.sql
+        returning = fetch or bool(events)
+
+        def work(db: sqlite3.Connection) -> list[Row]:
+            cursor = db.execute(*sql.bind(names[0], values))
+            found: list[Row] = cursor.fetchall() if returning else []
+            if found if returning else cursor.rowcount > 0:
+                for name in names[1:]:
+                    db.execute(*sql.bind(name, values))
+                if events:
+                    db.executemany(sql.INSERT_EVENT, _event_args(cursor, found, events, True))
+            return found if fetch else []
+
+        # A unit of work of the writer's next batch: in its transaction, one commit.
+        try:
+            return await self._writer.transaction(work)
+        except sqlite3.IntegrityError:
+            raise Conflict(CONFLICT) from None
 
     async def _insert_product(
         self,
@@ -263,6 +303,21 @@ class SqliteStore(SqlStore):
         # Committed: the TRUNCATE checkpoint leaves no old page in the WAL either.
         self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         return replaced
+
+    async def seal_session_user_details(self, plain_prefix: str) -> int:
+        seal = self.sql.SEAL_SESSION_USER_DETAILS
+
+        def work(db: sqlite3.Connection) -> int:
+            # As replace_session_details: no unsealed copy left in free space or the WAL.
+            db.execute("PRAGMA secure_delete=ON")
+            try:
+                return int(db.execute(seal, (plain_prefix,)).rowcount)
+            finally:
+                db.execute("PRAGMA secure_delete=OFF")
+
+        sealed = await self._writer.transaction(work)
+        self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        return sealed
 
     # Lifecycle -----------------------------------------------------------------------
     async def migrate(self) -> int:

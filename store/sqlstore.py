@@ -20,8 +20,9 @@ because the write returns only after its batch committed)."""
 
 from __future__ import annotations
 
+import math
 from abc import ABC, abstractmethod
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any, ClassVar, TypeVar
 
@@ -40,6 +41,7 @@ from store.records import (
     ProductRecord,
     SessionConfigRecord,
     SessionRecord,
+    SessionUserRecord,
     VerificationCount,
 )
 from store.rows import Args, Row
@@ -48,6 +50,18 @@ from store.statements import Statements
 _T = TypeVar("_T")
 # The meta row holding ``Store.change_version``.
 CHANGE_VERSION_KEY = "change_version"
+# What a session's create and refresh write, each in one transaction: the session's
+# statement, then its person's (Statements, "Session users").
+CREATE_WRITES = (
+    "INSERT_SESSION",
+    "USER_OF_NEW_SESSION",
+    "TAG_OF_NEW_SESSION",
+    "TAGS_SEEN_AT_START",
+)
+ROTATE_WRITES = ("ROTATE_REFRESH", "USER_SEEN_AT_REFRESH", "TAGS_SEEN_AT_REFRESH")
+# A create that records events: its session's statement returns what they name
+# (ROTATE_REFRESH returns the whole row already).
+CREATE_WRITES_LOGGED = ("INSERT_SESSION_LOGGED", *CREATE_WRITES[1:])
 
 
 def env_times(envs: tuple[str, ...], now: float) -> list[tuple[str, float]]:
@@ -112,6 +126,22 @@ class SqlStore(ABC):
         ``session_expired`` event per deleted session, in one transaction."""
 
     @abstractmethod
+    async def _write_together(
+        self,
+        names: tuple[str, ...],
+        values: Mapping[str, object],
+        *,
+        fetch: bool,
+        events: Sequence[NewEvent] = (),
+    ) -> list[Row]:
+        """Run the statements ``names`` (of ``sql``, bound by ``Statements.bind``) in one
+        transaction, committed when this returns; those after the first only if the
+        first changed a row. With ``fetch``, the first's rows (it has ``RETURNING``).
+        With ``events``, the first returns columns ``id`` and ``identifier`` and each
+        event is inserted for each of its rows, with that row's session id and
+        identifier, in the same transaction."""
+
+    @abstractmethod
     async def _insert_product(
         self,
         tag: str,
@@ -142,6 +172,14 @@ class SqlStore(ABC):
         and insert ``event`` in the same transaction, telling other instances where the
         database can. Its outcome, and the version it made or ``None`` if it changed
         nothing."""
+
+    @abstractmethod
+    async def _change_all(
+        self, statements: list[tuple[str, Args]], *, conflict: str
+    ) -> tuple[list[int], int | None]:
+        """Run writing statements in order in one transaction and, if any changed a row,
+        ``BUMP_CHANGE_VERSION`` in it too: the rows each changed, and the version made
+        or ``None``. A constraint violation rolls everything back, ``Conflict(conflict)``."""
 
     def _storable(self, *texts: str | None) -> bool:
         """False if a text cannot be stored, so no row can match it (none by default)."""
@@ -236,6 +274,9 @@ class SqlStore(ABC):
             row = await self._row(self.sql.GET_META, (key,))
         assert row is not None
         return str(row[0])
+
+    async def replace_meta(self, key: str, old: str, new: str) -> bool:
+        return await self._write(self.sql.REPLACE_META, (new, key, old), idempotent=True) > 0
 
     # Products and environments -------------------------------------------------------
     async def insert_product(
@@ -361,7 +402,9 @@ class SqlStore(ABC):
     async def insert_active_key(
         self, key: KeyRecord, *, event: NewEvent | None = None
     ) -> KeyRecord:
-        args = rows.key_args(replace(key, state="active"))
+        # Not a change instances must hear of: a kid an instance has not seen is loaded
+        # on the first token that names it.
+        args = rows.key_args(replace(key, state="active", retire_at=None))
         conflict = f"key {key.kid!r} exists"
         row: Row | None
         if event is None:
@@ -374,18 +417,61 @@ class SqlStore(ABC):
             )
             row = found[0] if found else None
         if row is None:
-            row = await self._row(self.sql.ACTIVE_KEY, (key.product_id, key.env))
+            row = await self._row(self.sql.ACTIVE_KEY, (key.product_id, key.env, key.alg))
         if row is None:
             raise Conflict("the ring's active key changed while inserting one")
         return rows.key(row)
 
+    async def rotate_keys(
+        self,
+        product_id: int,
+        env: str,
+        keys: list[KeyRecord],
+        retire_at: float | None,
+        now: float,
+        *,
+        active_before: float = math.inf,
+        events: Sequence[NewEvent] = (),
+    ) -> None:
+        first: tuple[str, Args] = (
+            (self.sql.RETIRE_RING_KEYS, (b"", now, product_id, env))
+            if retire_at is None
+            else (self.sql.DEMOTE_ACTIVE_KEYS, (retire_at, product_id, env, active_before))
+        )
+        inserts = [
+            (self.sql.INSERT_KEY, rows.key_args(replace(k, state="active", retire_at=None)))
+            for k in keys
+        ]
+        # After the inserts: a rotation that loses the race records nothing.
+        logged = [(self.sql.INSERT_EVENT, rows.new_event_args(e)) for e in events]
+        await self._changing(
+            self._change_all(
+                [first, *inserts, *logged], conflict="another rotation of the ring won"
+            )
+        )
+
+    async def retire_expired_keys(self, now: float) -> int:
+        return await self._write_change(self.sql.RETIRE_EXPIRED_KEYS, (b"", now), idempotent=True)
+
+    async def live_keys(self) -> list[KeyRecord]:
+        return [rows.key(r) for r in await self._rows(self.sql.LIVE_KEYS)]
+
+    async def rewrap_keys(self, changes: list[tuple[str, bytes, bytes]]) -> None:
+        if changes:
+            await self._write_many(
+                self.sql.REWRAP_KEY, [(new, kid, old) for kid, old, new in changes], idempotent=True
+            )
+
+    async def rings_active_since_before(self, before: float) -> list[tuple[int, str]]:
+        found = await self._rows(self.sql.RINGS_ACTIVE_SINCE_BEFORE, (before,))
+        return [(int(r[0]), str(r[1])) for r in found]
+
     # Sessions ------------------------------------------------------------------------
     async def insert_session(self, session: NewSession, *, events: Sequence[NewEvent] = ()) -> None:
-        args = rows.new_session_args(session)
-        if events:
-            await self._write_logged(self.sql.INSERT_SESSION_LOGGED, args, events, per_row=True)
-        else:
-            await self._write(self.sql.INSERT_SESSION, args)
+        names = CREATE_WRITES_LOGGED if events else CREATE_WRITES
+        await self._write_together(
+            names, rows.new_session_values(session), fetch=False, events=events
+        )
 
     async def get_session(self, session_id: str) -> SessionRecord | None:
         if not self._storable(session_id):
@@ -405,15 +491,16 @@ class SqlStore(ABC):
     ) -> SessionRecord | None:
         if not self._storable(session_id):
             return None
-        args = (new_hash, now, expires_at, session_id, generation)
         # Never replayed: a lost reply may hide a committed rotation.
-        row: Row | None
-        if events:
-            found = await self._write_logged(self.sql.ROTATE_REFRESH, args, events, per_row=True)
-            row = found[0] if found else None
-        else:
-            row = await self._write_row(self.sql.ROTATE_REFRESH, args)
-        return None if row is None else rows.session(row)
+        values = {
+            "refresh_hash": new_hash,
+            "now": now,
+            "expires_at": expires_at,
+            "id": session_id,
+            "generation": generation,
+        }
+        found = await self._write_together(ROTATE_WRITES, values, fetch=True, events=events)
+        return rows.session(found[0]) if found else None
 
     async def revoke_session(
         self,
@@ -513,6 +600,47 @@ class SqlStore(ABC):
     async def session_details_with_prefix(self, prefix: str, limit: int) -> list[tuple[str, str]]:
         found = await self._rows(self.sql.SESSION_DETAILS_WITH_PREFIX, (len(prefix), prefix, limit))
         return [(str(r[0]), str(r[1])) for r in found]
+
+    # Session users -------------------------------------------------------------------
+    async def get_session_user(
+        self, product_id: int, env: str, identifier: str, now: float
+    ) -> SessionUserRecord | None:
+        if not self._storable(env, identifier):
+            return None
+        row = await self._row(self.sql.SESSION_USER, (now, product_id, env, identifier))
+        return None if row is None else rows.session_user(row)
+
+    async def list_session_users(
+        self,
+        product_id: int,
+        env: str,
+        config_id: int | None,
+        prefix: tuple[str, str] | None,
+        now: float,
+        after: tuple[float, str] | None,
+        limit: int,
+    ) -> list[SessionUserRecord]:
+        if not self._storable(env, *(prefix or ())):
+            return []
+        name = "SESSION_USERS"
+        values: dict[str, object] = {"now": now, "env": env, "limit": limit}
+        if config_id is None:
+            values["product_id"] = product_id
+        else:
+            name += "_OF_TAG"
+            values["config_id"] = config_id
+        if prefix is not None:
+            name += "_WITH_PREFIX"
+            values["prefix"], values["below"] = prefix
+        if after is not None:
+            name += "_AFTER"
+            values["after_seen_at"], values["after_identifier"] = after[0], self._after_id(after[1])
+        return [rows.session_user(r) for r in await self._rows(*self.sql.bind(name, values))]
+
+    async def seal_session_user_details(self, plain_prefix: str) -> int:
+        return await self._write(
+            self.sql.SEAL_SESSION_USER_DETAILS, (plain_prefix,), idempotent=True
+        )
 
     # API keys ------------------------------------------------------------------------
     async def insert_api_key(self, key: ApiKeyRecord, *, event: NewEvent | None = None) -> None:

@@ -10,6 +10,8 @@ SQLite's multi-statement product insert) stays in its adapter."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from store.dialects import Dialect
 
 _PRODUCT = "SELECT p.id, p.tag, p.name, p.created_at, {env_list} FROM products p"
@@ -37,6 +39,44 @@ _AFTER = (
 _PAGE = " ORDER BY started_at DESC, id{bytewise} DESC LIMIT :limit"
 _API_KEY = "SELECT {api_key_select} FROM api_keys k LEFT JOIN products p ON p.id = k.product_id"
 _API_KEY_ORDER = " ORDER BY k.created_at, k.id{bytewise}"
+# A person's row with what is worked out on reading it: their live sessions (counted
+# through the sessions_by_identifier index, per session config they used) and tags.
+_SESSION_USER = (
+    "SELECT {session_user_select}, (SELECT COUNT(*) FROM session_user_tags t "
+    "JOIN sessions s ON s.config_id = t.config_id AND s.env = t.env "
+    "AND s.identifier = t.identifier WHERE t.product_id = u.product_id AND t.env = u.env "
+    "AND t.identifier = u.identifier AND s.revoked_at IS NULL "
+    "AND s.refresh_expires_at > :now), {user_tags} FROM session_users u"
+)
+# session_users' identifiers are keyed and ordered bytewise, so every comparison of
+# u.identifier says so (on PostgreSQL an index serves only its own collation).
+_USERS_OF_ENV = " WHERE u.product_id = :product_id AND u.env = :env"
+# Through session_user_tags (g), whose last_seen_at follows its user's.
+_USERS_OF_TAG = (
+    " JOIN session_user_tags g ON u.product_id = g.product_id AND u.env = g.env "
+    "AND u.identifier{bytewise} = g.identifier WHERE g.config_id = :config_id AND g.env = :env"
+)
+# identifier starts with the prefix: a range an index can serve (:below is the prefix
+# followed by enough U+10FFFF to exceed every identifier starting with it).
+_USERS_WITH_PREFIX = (
+    " AND {alias}.identifier{bytewise} >= :prefix AND {alias}.identifier{bytewise} < :below"
+)
+# (last_seen_at, identifier) < (:after_seen_at, :after_identifier), as _AFTER.
+_USERS_AFTER = (
+    " AND {alias}.last_seen_at <= :after_seen_at AND ({alias}.last_seen_at < :after_seen_at "
+    "OR {alias}.identifier{bytewise} < :after_identifier)"
+)
+_USERS_PAGE = " ORDER BY {alias}.last_seen_at DESC, {alias}.identifier{bytewise} DESC LIMIT :limit"
+
+
+def _users(*, tag: bool, prefix: bool, after: bool) -> str:
+    """A page of session users, newest last seen first."""
+    alias = "g" if tag else "u"
+    text = _SESSION_USER + (_USERS_OF_TAG if tag else _USERS_OF_ENV)
+    text += (_USERS_WITH_PREFIX if prefix else "") + (_USERS_AFTER if after else "")
+    # {alias} is filled here; every other marker is the dialect's.
+    return (text + _USERS_PAGE).replace("{alias}", alias)
+
 
 # One (product, env)'s events, optionally narrowed; NULL leaves a filter out.
 # :types is ",a,b," (event types contain no comma).
@@ -69,6 +109,7 @@ class Statements:
 
     # Metadata ------------------------------------------------------------------------
     GET_META = "SELECT value FROM meta WHERE key = :key"
+    REPLACE_META = "UPDATE meta SET value = :new WHERE key = :key AND value = :old"
     INSERT_META_IF_ABSENT = (
         "INSERT INTO meta (key, value) VALUES (:key, :value) ON CONFLICT (key) DO NOTHING "
         "RETURNING value"
@@ -97,18 +138,42 @@ class Statements:
     DELETE_CONFIG = "DELETE FROM session_configs WHERE id = :id"
 
     # Key rings -----------------------------------------------------------------------
-    LIST_KEYS = (
-        _KEY + " WHERE product_id = :product_id AND env = :env AND state != 'retired' "
-        "ORDER BY created_at DESC"
-    )
+    LIST_KEYS = _KEY + " WHERE product_id = :product_id AND env = :env ORDER BY created_at DESC"
     FIND_KEY = _KEY + " WHERE kid = :kid"
-    ACTIVE_KEY = _KEY + " WHERE product_id = :product_id AND env = :env AND state = 'active'"
+    ACTIVE_KEY = (
+        _KEY + " WHERE product_id = :product_id AND env = :env AND alg = :alg AND state = 'active'"
+    )
     # Arbitrated by the partial unique index signing_keys_one_active: of racing
     # instances exactly one inserts, the others read its key back.
     INSERT_ACTIVE_KEY = (
         "INSERT INTO signing_keys ({key_columns}) VALUES ({key_params}) "
-        "ON CONFLICT (product_id, env) WHERE state = 'active' DO NOTHING "
+        "ON CONFLICT (product_id, env, alg) WHERE state = 'active' DO NOTHING "
         "RETURNING {key_columns}"
+    )
+    # A rotation: the active keys become verify-only (until :retire_at), or every key
+    # still usable is retired at once; then the new keys are inserted, in the same
+    # transaction. Two rotations racing cannot leave two active keys of one algorithm:
+    # the unique index refuses the later insert.
+    INSERT_KEY = "INSERT INTO signing_keys ({key_columns}) VALUES ({key_params})"
+    DEMOTE_ACTIVE_KEYS = (
+        "UPDATE signing_keys SET state = 'verify_only', retire_at = :retire_at "
+        "WHERE product_id = :product_id AND env = :env AND state = 'active' "
+        "AND created_at < :before"
+    )
+    RETIRE_RING_KEYS = (
+        "UPDATE signing_keys SET state = 'retired', wrapped = :erased, retire_at = :now "
+        "WHERE product_id = :product_id AND env = :env AND state != 'retired'"
+    )
+    # Retired keys lose their material: nothing can make them verify again.
+    RETIRE_EXPIRED_KEYS = (
+        "UPDATE signing_keys SET state = 'retired', wrapped = :erased "
+        "WHERE state = 'verify_only' AND retire_at <= :now"
+    )
+    LIVE_KEYS = _KEY + " WHERE state != 'retired' ORDER BY created_at, kid{bytewise}"
+    REWRAP_KEY = "UPDATE signing_keys SET wrapped = :new WHERE kid = :kid AND wrapped = :old"
+    RINGS_ACTIVE_SINCE_BEFORE = (
+        "SELECT DISTINCT product_id, env FROM signing_keys "
+        "WHERE state = 'active' AND created_at < :before"
     )
 
     # Sessions ------------------------------------------------------------------------
@@ -246,8 +311,81 @@ class Statements:
     )
     PRUNE_VERIFICATION_COUNTS = "DELETE FROM verification_counts WHERE minute < :before"
 
+    # Session users ---------------------------------------------------------------------
+    # Run with INSERT_SESSION, in its transaction, with the session's values: one
+    # conditional statement each, so concurrent creates for one person all count.
+    USER_OF_NEW_SESSION = (
+        "INSERT INTO session_users ({session_user_columns}) VALUES (:product_id, :env, "
+        ":identifier, :started_at, :started_at, 1, :user_id, :details, :id, :started_at) "
+        "ON CONFLICT (product_id, env, identifier{bytewise}) DO UPDATE SET "
+        "total_sessions = session_users.total_sessions + 1, "
+        "first_seen_at = CASE WHEN excluded.first_seen_at < session_users.first_seen_at "
+        "THEN excluded.first_seen_at ELSE session_users.first_seen_at END, "
+        "last_seen_at = CASE WHEN excluded.last_seen_at > session_users.last_seen_at "
+        "THEN excluded.last_seen_at ELSE session_users.last_seen_at END, "
+        "user_id = CASE WHEN excluded.latest_started_at >= session_users.latest_started_at "
+        "THEN excluded.user_id ELSE session_users.user_id END, "
+        "details = CASE WHEN excluded.latest_started_at >= session_users.latest_started_at "
+        "THEN excluded.details ELSE session_users.details END, "
+        "latest_session_id = CASE "
+        "WHEN excluded.latest_started_at >= session_users.latest_started_at "
+        "THEN excluded.latest_session_id ELSE session_users.latest_session_id END, "
+        "latest_started_at = CASE "
+        "WHEN excluded.latest_started_at >= session_users.latest_started_at "
+        "THEN excluded.latest_started_at ELSE session_users.latest_started_at END"
+    )
+    TAG_OF_NEW_SESSION = (
+        "INSERT INTO session_user_tags (product_id, env, identifier, config_id, last_seen_at) "
+        "VALUES (:product_id, :env, :identifier, :config_id, :started_at) "
+        "ON CONFLICT (product_id, env, identifier, config_id) DO NOTHING"
+    )
+    TAGS_SEEN_AT_START = (
+        "UPDATE session_user_tags SET last_seen_at = :started_at WHERE product_id = :product_id "
+        "AND env = :env AND identifier = :identifier AND last_seen_at < :started_at"
+    )
+    # Run after ROTATE_REFRESH, in its transaction, only if it rotated. The session's
+    # owner is read from its row (those columns never change).
+    USER_SEEN_AT_REFRESH = (
+        "UPDATE session_users SET last_seen_at = :now "
+        "WHERE product_id = (SELECT product_id FROM sessions WHERE id = :id) "
+        "AND env = (SELECT env FROM sessions WHERE id = :id) "
+        "AND identifier{bytewise} = (SELECT identifier FROM sessions WHERE id = :id) "
+        "AND last_seen_at < :now"
+    )
+    TAGS_SEEN_AT_REFRESH = (
+        "UPDATE session_user_tags SET last_seen_at = :now "
+        "WHERE product_id = (SELECT product_id FROM sessions WHERE id = :id) "
+        "AND env = (SELECT env FROM sessions WHERE id = :id) "
+        "AND identifier = (SELECT identifier FROM sessions WHERE id = :id) "
+        "AND last_seen_at < :now"
+    )
+    SESSION_USER = _SESSION_USER + _USERS_OF_ENV + " AND u.identifier{bytewise} = :identifier"
+    SESSION_USERS = _users(tag=False, prefix=False, after=False)
+    SESSION_USERS_AFTER = _users(tag=False, prefix=False, after=True)
+    SESSION_USERS_WITH_PREFIX = _users(tag=False, prefix=True, after=False)
+    SESSION_USERS_WITH_PREFIX_AFTER = _users(tag=False, prefix=True, after=True)
+    SESSION_USERS_OF_TAG = _users(tag=True, prefix=False, after=False)
+    SESSION_USERS_OF_TAG_AFTER = _users(tag=True, prefix=False, after=True)
+    SESSION_USERS_OF_TAG_WITH_PREFIX = _users(tag=True, prefix=True, after=False)
+    SESSION_USERS_OF_TAG_WITH_PREFIX_AFTER = _users(tag=True, prefix=True, after=True)
+    # Users whose details were copied in before the sessions' were sealed
+    # (Sessions.seal_stored_details) take their latest session's sealed copy.
+    SEAL_SESSION_USER_DETAILS = (
+        "UPDATE session_users SET details = (SELECT s.details FROM sessions s "
+        "WHERE s.id = session_users.latest_session_id) "
+        "WHERE substr(details, 1, 1) = :plain AND EXISTS (SELECT 1 FROM sessions s "
+        "WHERE s.id = session_users.latest_session_id AND substr(s.details, 1, 1) != :plain)"
+    )
+
     def __init__(self, dialect: Dialect) -> None:
         self.dialect = dialect
+        # Each statement's parameter names, in order, for ``bind``.
+        self.parameters: dict[str, tuple[str, ...]] = {}
         for name, text in vars(Statements).items():
             if name.isupper():
                 setattr(self, name, dialect.render(text))
+                self.parameters[name] = dialect.parameters(text)
+
+    def bind(self, name: str, values: Mapping[str, object]) -> tuple[str, tuple[object, ...]]:
+        """The statement ``name`` with its arguments taken from ``values`` by name."""
+        return getattr(self, name), tuple(values[p] for p in self.parameters[name])

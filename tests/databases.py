@@ -54,7 +54,7 @@ async def fresh_postgres_database() -> str:
 # Every table but schema_migrations, children first.
 _TABLES = (
     "sessions, signing_keys, api_keys, session_configs, environments, products, meta, "
-    "persisted_documents, events, verification_counts"
+    "persisted_documents, events, verification_counts, session_users, session_user_tags"
 )
 
 

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
@@ -40,15 +41,22 @@ class Server:
             self.process = subprocess.Popen(
                 command or [str(BIN / "tessera"), "serve"],
                 cwd=cwd,
-                env={**env, "TESSERA_PORT": str(self.port), "TESSERA_HOST": "127.0.0.1"},
+                # One worker unless the test asks for more: production's default (one
+                # per CPU) would make the tests' per-process state depend on the machine.
+                env={
+                    "TESSERA_WORKERS": "1",
+                    **env,
+                    "TESSERA_PORT": str(self.port),
+                    "TESSERA_HOST": "127.0.0.1",
+                },
                 stdin=subprocess.DEVNULL,
                 stdout=out,
                 stderr=subprocess.STDOUT,
             )
         self.url = f"http://127.0.0.1:{self.port}"
 
-    def wait_ready(self, client: httpx.Client) -> None:
-        deadline = time.monotonic() + READY_TIMEOUT
+    def wait_ready(self, client: httpx.Client, timeout: float = READY_TIMEOUT) -> None:
+        deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 pytest.fail(f"server exited with {self.process.returncode}:\n{self.output()}")
@@ -58,7 +66,7 @@ class Server:
             except httpx.TransportError:
                 pass
             time.sleep(0.05)
-        pytest.fail(f"server not ready after {READY_TIMEOUT}s:\n{self.output()}")
+        pytest.fail(f"server not ready after {timeout}s:\n{self.output()}")
 
     def kill(self) -> None:
         """``kill -9``: no shutdown hooks, no flushing, no closing of the database."""
@@ -97,3 +105,34 @@ def graphql(
     assert "errors" not in body, body
     data: dict[str, Any] = body["data"]
     return data
+
+
+def children(pid: int) -> list[int]:
+    """The live child processes of ``pid`` (Linux's /proc)."""
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        text = (task / "children").read_text()
+        found.extend(int(child) for child in text.split())
+    return found
+
+
+def connection_owners(pids: list[int], port: int) -> set[int]:
+    """Which of ``pids`` hold an accepted, established TCP connection on local ``port``."""
+    inodes: set[str] = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with suppress(OSError):
+            for line in Path(table).read_text().splitlines()[1:]:
+                fields = line.split()
+                local_port = int(fields[1].rpartition(":")[2], 16)
+                if local_port == port and fields[3] == "01":  # ESTABLISHED
+                    inodes.add(fields[9])
+    owners: set[int] = set()
+    for pid in pids:
+        with suppress(OSError):
+            for fd in Path(f"/proc/{pid}/fd").iterdir():
+                with suppress(OSError):
+                    link = os.readlink(fd)
+                    if link.startswith("socket:[") and link[8:-1] in inodes:
+                        owners.add(pid)
+                        break
+    return owners

@@ -7,6 +7,7 @@ import asyncio
 import hashlib
 from typing import Any
 
+import asyncpg
 import pytest
 
 from schema import documents, schema
@@ -139,3 +140,81 @@ def test_name_conversion_is_cached() -> None:
     assert converter.apply_naming_config("refresh_token") is converter.apply_naming_config(
         "refresh_token"
     )
+
+
+# Session users: every statement that reads or updates them is served by an index, so
+# its cost does not grow with the sessions (or people) stored. PostgreSQL is asked with
+# everything but index scans and nested loops priced out, so a plan that still has a
+# sequential or bitmap scan has no index that serves it (a small table would otherwise
+# be scanned, or hashed, because that is cheaper).
+USER_STATEMENTS = [
+    "SESSION_USER",
+    "SESSION_USERS",
+    "SESSION_USERS_AFTER",
+    "SESSION_USERS_WITH_PREFIX",
+    "SESSION_USERS_WITH_PREFIX_AFTER",
+    "SESSION_USERS_OF_TAG",
+    "SESSION_USERS_OF_TAG_AFTER",
+    "SESSION_USERS_OF_TAG_WITH_PREFIX",
+    "SESSION_USERS_OF_TAG_WITH_PREFIX_AFTER",
+    "TAGS_SEEN_AT_START",
+    "USER_SEEN_AT_REFRESH",
+    "TAGS_SEEN_AT_REFRESH",
+]
+# A prefix search may order its matches by last seen (a sort of what the prefix's index
+# range found, bounded by how many identifiers start with it) or walk the last-seen index
+# and keep the matches, as the planner finds cheaper; everything else is never sorted.
+MAY_SORT = {n for n in USER_STATEMENTS if "PREFIX" in n}
+
+
+async def explain(tessera: Tessera, database_url: str, name: str, values: dict[str, Any]) -> str:
+    sql, args = tessera.store.sql.bind(name, values)  # type: ignore[attr-defined]
+    if database_url.startswith("sqlite"):
+        db = tessera.store._db  # type: ignore[attr-defined]
+        # What the statement itself does is at the top (parent 0), its subqueries below.
+        rows = db.execute(f"EXPLAIN QUERY PLAN {sql}", args).fetchall()
+        return "\n".join(("" if row[1] == 0 else "  ") + str(row[-1]) for row in rows)
+    conn = await asyncpg.connect(database_url)
+    try:
+        await conn.execute(
+            "SET enable_seqscan = off; SET enable_sort = off; SET enable_bitmapscan = off; "
+            "SET enable_hashjoin = off; SET enable_mergejoin = off"
+        )
+        return "\n".join(r[0] for r in await conn.fetch(f"EXPLAIN {sql}", *args))
+    finally:
+        await conn.close()
+
+
+@pytest.mark.parametrize("name", USER_STATEMENTS)
+async def test_session_user_statements_use_indexes(
+    api: Api, tessera: Tessera, database_url: str, name: str
+) -> None:
+    for user in ("ann", "bob", "cid"):
+        await api.create_session(**SCOPE, data={"userId": user, "details": {}})
+    product, config = await tessera.catalog.scope(SCOPE["product"], SCOPE["env"], SCOPE["tag"])
+    values: dict[str, Any] = {
+        "now": 1.0,
+        "product_id": product.id,
+        "config_id": config.id,
+        "env": SCOPE["env"],
+        "identifier": "ann",
+        "prefix": "a",
+        "below": "a\U0010ffff",
+        "after_seen_at": 2e9,
+        "after_identifier": "zz",
+        "limit": 20,
+        "id": "some-session",
+        "started_at": 1.0,
+    }
+
+    plan = await explain(tessera, database_url, name, values)
+
+    if database_url.startswith("sqlite"):
+        # A table is only ever searched or walked along an index (a subquery's few rows,
+        # the tags of one person, may be scanned and sorted).
+        scans = [line for line in plan.splitlines() if "SCAN " in line and "(subquery" not in line]
+        assert all(" USING " in line for line in scans), plan
+        assert "\nUSE TEMP B-TREE" not in f"\n{plan}" or name in MAY_SORT, plan
+    else:
+        assert "Seq Scan" not in plan and "Bitmap" not in plan, plan
+        assert "Sort  (" not in plan or name in MAY_SORT, plan

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
+
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from web.refusals import refusal
@@ -9,11 +12,19 @@ from web.refusals import refusal
 
 class BodyLimit:
     """Refuse request bodies over ``limit`` bytes with 413 before anything parses them:
-    by ``Content-Length`` up front, and by counting for chunked bodies."""
+    by ``Content-Length`` up front, and by counting for chunked bodies. A path of
+    ``answers`` is refused with the response its function builds instead (the OAuth
+    endpoints answer in their protocol's form)."""
 
-    def __init__(self, app: ASGIApp, limit: int) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        limit: int,
+        answers: Mapping[str, Callable[[Scope], Response]] | None = None,
+    ) -> None:
         self.app = app
         self.limit = limit
+        self.answers = dict(answers or {})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -40,7 +51,10 @@ class BodyLimit:
             await self._refuse(scope, receive, send)
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
-        response = refusal(scope, 413, "request body too large")
+        answer = self.answers.get(scope["path"])
+        response = (
+            refusal(scope, 413, "request body too large") if answer is None else answer(scope)
+        )
         await response(scope, receive, send)
 
 

@@ -12,7 +12,10 @@ async def healthz(request: Request) -> Response:
 
 
 async def readyz(request: Request) -> Response:
-    """The database answers and its migrations are at head (readiness check)."""
+    """The database answers and its migrations are at head, and the process is not
+    shutting down (readiness check)."""
+    if request.app.state.drain.draining:
+        return JSONResponse({"status": "shutting down"}, status_code=503)
     if await request.app.state.tessera.store.ready():
         return JSONResponse({"status": "ready"})
     return JSONResponse({"status": "not ready"}, status_code=503)

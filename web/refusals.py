@@ -20,11 +20,13 @@ def refusal(
     *,
     text: str | None = None,
     headers: dict[str, str] | None = None,
+    response: Response | None = None,
 ) -> Response:
     """A plain-text refusal of a request no operation ran for, with its audit line.
-    ``reason`` is fixed text (the answer, unless ``text`` says otherwise)."""
+    ``reason`` is fixed text (the answer, unless ``text`` says otherwise, or ``response``
+    is the answer in another form)."""
     _audit_refused(scope, status, reason)
-    return PlainTextResponse(text or reason, status, headers)
+    return response or PlainTextResponse(text or reason, status, headers)
 
 
 def bad_request(

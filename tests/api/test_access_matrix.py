@@ -115,6 +115,8 @@ def variables(name: str, w: World) -> dict[str, Any]:
         "ApiKeys": {"product": "shop"},
         "RevokeApiKey": {"id": "key_missing"},
         "RegisterTrustedDocuments": {"manifest": {}},
+        "RotateKeys": {"input": {"product": "shop", "env": "prd"}},
+        "KeyRing": {"product": "shop", "env": "prd"},
         "CurrentSession": {},
         "MySessions": {},
         "Logout": {},
@@ -127,6 +129,8 @@ def variables(name: str, w: World) -> dict[str, Any]:
         },
         "SessionActivity": {"product": "shop", "env": "prd"},
         "MyActivity": {},
+        "SessionUsers": {"product": "shop", "env": "prd"},
+        "SessionUser": {"product": "shop", "env": "prd", "identifier": "u1"},
     }
     return by_operation[name]
 
@@ -149,6 +153,8 @@ MATRIX: dict[str, dict[str, str | None]] = {
     "ApiKeys": ADMIN_ONLY,
     "RevokeApiKey": ADMIN_ONLY,
     "RegisterTrustedDocuments": ADMIN_ONLY,
+    "RotateKeys": ADMIN_ONLY,
+    "KeyRing": ADMIN_ONLY,
     "CurrentSession": END_USER,
     "MySessions": END_USER,
     "Logout": END_USER,
@@ -157,6 +163,8 @@ MATRIX: dict[str, dict[str, str | None]] = {
     "Entities": {**PRODUCT_ENV, "end-user": None},
     "SessionActivity": PRODUCT_ENV,
     "MyActivity": END_USER,
+    "SessionUsers": PRODUCT_ENV,
+    "SessionUser": PRODUCT_ENV,
 }
 CASES = [(op, who, code) for op, row in MATRIX.items() for who, code in row.items()]
 

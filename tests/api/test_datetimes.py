@@ -138,8 +138,11 @@ async def test_every_datetime_field_is_rfc3339_utc_with_milliseconds(
     await responses.op("MySessions", key=token)
     await responses.op("MyActivity", key=token)
     await responses.op("SessionActivity", key=key, product="shop", env="prd")
+    await responses.op("SessionUsers", key=key, product="shop", env="prd")
+    await responses.op("SessionUser", key=key, product="shop", env="prd", identifier="alice")
     await responses.op("ApiKeys", product="shop")  # lastUsedAt: the key has been used
     await responses.op("RevokeApiKey", id=created_key["createApiKey"]["apiKey"]["id"])
+    await responses.op("RotateKeys", input={"product": "shop", "env": "prd"})  # retireAt
 
     assert set(responses.seen) == datetime_fields(), "a DateTime field no response returned"
     for field, values in responses.seen.items():

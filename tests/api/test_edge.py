@@ -89,8 +89,8 @@ def _leaves(type_: GraphQLInputType, keys: tuple[str | int, ...]) -> Iterator[tu
     elif isinstance(type_, GraphQLInputObjectType):
         for name, field in type_.fields.items():
             yield from _leaves(field.type, (*keys, name))
-    elif isinstance(type_, GraphQLScalarType) and type_.name in ("String", "JSON"):
-        yield keys, type_.name
+    elif isinstance(type_, GraphQLScalarType) and type_.name in ("String", "ID", "JSON"):
+        yield keys, "String" if type_.name == "ID" else type_.name
 
 
 def string_paths() -> list[StringPath]:
@@ -124,7 +124,8 @@ def test_edge_paths_are_derived_from_the_whole_schema() -> None:
         "mySessions.after",
         "createSession.input.data.userId",
         "createProduct.input.envs.0",
-        "revokeApiKey.id",
+        "revokeApiKey.id",  # an ID: a string on its way in
+        "revokeSession.input.target.sessionId",
     } <= named
     assert {str(p) for p in JSONS} == {
         "createSession.input.data.details",
@@ -166,7 +167,9 @@ def _benign(type_: Any) -> Any:
     if isinstance(type_, GraphQLList):
         return [_benign(type_.of_type)]
     if isinstance(type_, GraphQLInputObjectType):
-        return {name: _benign(field.type) for name, field in type_.fields.items()}
+        values = {name: _benign(field.type) for name, field in type_.fields.items()}
+        # A @oneOf input takes exactly one field (the one a path is at: ``_arguments``).
+        return dict(list(values.items())[:1]) if type_.is_one_of else values
     if isinstance(type_, GraphQLEnumType):
         return next(iter(type_.values))
     return {
@@ -186,9 +189,16 @@ def _arguments(path: StringPath, bad: Any) -> dict[str, Any]:
         values[path.argument] = bad
         return values
     target = values[path.argument]
-    for key in path.keys[:-1]:
-        target = target[key]
-    target[path.keys[-1]] = bad
+    type_ = _unwrap(path.root.args[path.argument].type)
+    for i, key in enumerate(path.keys):
+        if isinstance(key, str) and isinstance(type_, GraphQLInputObjectType):
+            if type_.is_one_of:
+                target.clear()  # the one field it gives is the path's
+            type_ = _unwrap(type_.fields[key].type)
+        if i == len(path.keys) - 1:
+            target[key] = bad
+        else:
+            target = target[key]
     return values
 
 

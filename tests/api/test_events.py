@@ -174,3 +174,22 @@ async def test_events_never_hold_a_token_or_secret(
         for value in dataclasses.astuple(e):
             if isinstance(value, str):
                 assert not any(p in value for p in parts), (e.type, value)
+
+
+async def test_key_rotation_records_one_event_per_new_key(api: Api, tessera: Tessera) -> None:
+    await start(api)
+    api.client.headers["user-agent"] = "ops-console/1"
+    data = await api.op("RotateKeys", input={"product": "shop", "env": "prd"})
+    assert data["rotateKeys"]["__typename"] == "KeyRing"
+    active = {k["kid"] for k in data["rotateKeys"]["keys"] if k["state"] == "ACTIVE"}
+
+    rotated = [e for e in await log(tessera) if e.type == "key_rotated"]
+
+    assert {e.subject for e in rotated} == active and len(rotated) == 2
+    for e in rotated:
+        assert (e.product, e.env, e.actor, e.user_agent) == (
+            "shop",
+            "prd",
+            "key:env-admin",
+            "ops-console/1",
+        )

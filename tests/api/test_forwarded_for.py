@@ -54,8 +54,10 @@ def failed_authentication(client: httpx.Client, server: Server, forwarded_for: s
 
 
 def audited_clients(server: Server) -> list[str]:
-    lines = [line for line in server.output().splitlines() if "tessera.audit: " in line]
-    return [json.loads(line.partition("tessera.audit: ")[2])["client"] for line in lines]
+    """The ``client`` of each audit line (production logs JSON lines)."""
+    lines = [line for line in server.output().splitlines() if line.startswith("{")]
+    audit = [json.loads(line) for line in lines]
+    return [line["client"] for line in audit if line["logger"] == "tessera.audit"]
 
 
 def start(

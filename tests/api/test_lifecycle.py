@@ -4,6 +4,7 @@ listing, activity bookkeeping."""
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any
 
 import pytest
@@ -34,9 +35,22 @@ async def verify(api: Api, token: str) -> dict[str, Any]:
     return await api.verify(**SCOPE, token=token)
 
 
-async def revoke(api: Api, **by: str) -> dict[str, Any]:
-    result: dict[str, Any] = (await api.op("RevokeSession", input={**SCOPE, **by}))["revokeSession"]
+async def revoke(api: Api, **target: str) -> dict[str, Any]:
+    """``revokeSession`` with ``target`` (``sessionId=`` or ``identifier=``)."""
+    data = await api.op("RevokeSession", input={**SCOPE, "target": target})
+    result: dict[str, Any] = data["revokeSession"]
     return result
+
+
+async def revoke_deprecated(api: Api, **by: Any) -> dict[str, Any]:
+    """``revokeSession`` with 0.1.0's selectors, ``sessionId`` and ``identifier``."""
+    data = await api.op("RevokeSession", input={**SCOPE, **by})
+    result: dict[str, Any] = data["revokeSession"]
+    return result
+
+
+def codes(body: dict[str, Any]) -> list[str]:
+    return [e["extensions"]["code"] for e in body.get("errors") or []]
 
 
 async def configure(api: Api, **config: Any) -> None:
@@ -276,20 +290,89 @@ async def test_revoke_by_identifier_revokes_all_of_that_user(api: Api) -> None:
 
 
 @pytest.mark.parametrize(
-    "by",
-    [{}, {"sessionId": "x", "identifier": "y"}, {"identifier": "a\x00"}, {"sessionId": "\x00"}],
-    ids=["none", "both", "nul-identifier", "nul-session-id"],
+    "target",
+    [{}, {"sessionId": "x", "identifier": "u1"}, {"identifier": None}, {"sessionId": None}],
+    ids=["none", "both", "null-identifier", "null-session-id"],
 )
-async def test_revoke_needs_exactly_one_selector(api: Api, by: dict[str, str]) -> None:
+async def test_revoke_target_not_exactly_one_selector_does_not_validate(
+    api: Api, target: dict[str, str | None]
+) -> None:
+    # @oneOf: the schema itself refuses it, as a variable and as a literal, before any
+    # resolver runs.
+    issued = await start(api)
+    literal = ", ".join(f"{k}: {json.dumps(v)}" for k, v in target.items())
+    scope = ", ".join(f'{k}: "{v}"' for k, v in SCOPE.items())
+    inline = (
+        f"mutation {{ revokeSession(input: {{{scope}, target: {{{literal}}}}}) {{ __typename }} }}"
+    )
+
+    as_variable = await api.post(operation("RevokeSession"), {"input": {**SCOPE, "target": target}})
+    as_literal = await api.post(inline)
+
+    assert as_variable["data"] is None and codes(as_variable) == ["BAD_USER_INPUT"], as_variable
+    assert as_literal["data"] is None and codes(as_literal) == ["GRAPHQL_VALIDATION_FAILED"]
+    assert "RevokeSessionTarget" in as_literal["errors"][0]["message"]
+    assert (await verify(api, issued["token"]))["valid"] is True
+
+
+@pytest.mark.parametrize(
+    "target", [{"identifier": "a\x00"}, {"sessionId": "\x00"}], ids=["identifier", "session-id"]
+)
+async def test_revoke_target_bad_string_is_invalid_input(api: Api, target: dict[str, str]) -> None:
     await start(api)
 
-    assert (await revoke(api, **by))["code"] == "INVALID_INPUT"
+    assert (await revoke(api, **target))["code"] == "INVALID_INPUT"
+
+
+async def test_revoke_deprecated_selectors_still_revoke(api: Api) -> None:
+    issued = await start(api)
+    mine = [await start(api, "alice") for _ in range(2)]
+
+    assert (await revoke_deprecated(api, sessionId=issued["sessionId"]))["count"] == 1
+    assert (await revoke_deprecated(api, identifier="alice"))["count"] == 2
+    assert (await verify(api, issued["token"]))["reason"] == "REVOKED"
+    assert all([(await verify(api, m["token"]))["reason"] == "REVOKED" for m in mine])
+
+
+@pytest.mark.parametrize(
+    "by",
+    [
+        {},
+        {"sessionId": None, "identifier": None},
+        {"sessionId": "x", "identifier": "y"},
+        {"identifier": "a\x00"},
+        {"sessionId": "\x00"},
+    ],
+    ids=["none", "nulls", "both", "nul-identifier", "nul-session-id"],
+)
+async def test_revoke_deprecated_selectors_need_exactly_one(
+    api: Api, by: dict[str, str | None]
+) -> None:
+    await start(api)
+
+    assert (await revoke_deprecated(api, **by))["code"] == "INVALID_INPUT"
+
+
+@pytest.mark.parametrize("deprecated", ["sessionId", "identifier"])
+async def test_revoke_target_beside_a_deprecated_selector_is_invalid_input(
+    api: Api, deprecated: str
+) -> None:
+    issued = await start(api)
+
+    result = await revoke_deprecated(
+        api, target={"sessionId": issued["sessionId"]}, **{deprecated: "u1"}
+    )
+
+    assert result["code"] == "INVALID_INPUT" and "give target alone" in result["message"]
+    assert (await verify(api, issued["token"]))["valid"] is True
 
 
 async def test_revoke_unknown_scope_is_not_found(api: Api) -> None:
     await start(api)
     result: dict[str, Any] = (
-        await api.op("RevokeSession", input={**SCOPE, "tag": "nope", "identifier": "u1"})
+        await api.op(
+            "RevokeSession", input={**SCOPE, "tag": "nope", "target": {"identifier": "u1"}}
+        )
     )["revokeSession"]
 
     assert result["code"] == "SESSION_CONFIG_NOT_FOUND"

@@ -184,6 +184,7 @@ async def test_refused_request_writes_one_audit_line_without_its_content(
             "status": status,
             "reason": reason,
             "client": "127.0.0.1",
+            "request_id": response.headers["x-request-id"],
         }
     ]
     assert "tsk_secretish_name" not in caplog.text

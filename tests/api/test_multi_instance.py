@@ -329,3 +329,50 @@ def test_instances_share_nothing_on_disk(pair: Pair) -> None:
     # Production with an explicit URL: no SQLite file and no generated key file.
     data_dir = Path(pair.a.log).parent
     assert not list(data_dir.glob("*.db")) and not (data_dir / "master.key").exists()
+
+
+def rotate(pair: Pair, server: Server, product: str, *, retire_previous: bool = False) -> None:
+    rotated = graphql(
+        pair.client,
+        server,
+        pair.admin_key,
+        "RotateKeys",
+        input={"product": product, "env": "prd", "retirePrevious": retire_previous},
+    )["rotateKeys"]
+    assert rotated["__typename"] == "KeyRing", rotated
+
+
+@pytest.mark.parametrize("token_format", ["ENCRYPTED", "SIGNED"])
+def test_key_rotation_on_one_instance_keeps_tokens_valid_on_both_until_retired(
+    pair: Pair, token_format: str
+) -> None:
+    product = f"rotate-{token_format.lower()}"
+    setup_product(pair, product)
+    graphql(
+        pair.client,
+        pair.a,
+        pair.admin_key,
+        "UpdateSessionConfig",
+        input={"product": product, "tag": "web", "tokenFormat": token_format},
+    )
+    before = create(pair, pair.a, product)
+    assert verify(pair, pair.b, product, before["token"])["valid"] is True  # b caches the ring
+
+    rotate(pair, pair.b, product)
+    # Both mint with the new keys at once, and both still verify the old key's token.
+    after_a, after_b = create(pair, pair.a, product), create(pair, pair.b, product)
+    for server in (pair.a, pair.b):
+        for tokens in (before, after_a, after_b):
+            assert verify(pair, server, product, tokens["token"])["valid"] is True
+
+    rotate(pair, pair.b, product, retire_previous=True)
+    # Retired on b: a, which caches the ring, stops verifying within a second.
+    for token in (before["token"], after_a["token"]):
+
+        def refused_on_a(token: str = token) -> bool:
+            return bool(verify(pair, pair.a, product, token)["reason"] == "INVALID")
+
+        eventually(refused_on_a, WITHIN)
+        assert verify(pair, pair.b, product, token)["reason"] == "INVALID"
+    latest = create(pair, pair.a, product)
+    assert verify(pair, pair.b, product, latest["token"])["valid"] is True

@@ -147,6 +147,7 @@ async def store_schema_directly(tessera: Tessera, schema: dict[str, Any]) -> Non
         refresh_grace_seconds=config.refresh_grace_seconds,
         json_schema=json.dumps(schema),
         token_format=config.token_format,
+        signed_details=config.signed_details,
     )
     assert await tessera.store.update_config(config.id, values, tessera.clock.now())
 

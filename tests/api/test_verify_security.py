@@ -101,7 +101,9 @@ class Issued:
 async def ring_key(tessera: Tessera, product: str = PRODUCT, env: str = ENV) -> tuple[str, OctKey]:
     record = await tessera.catalog.find_product(product)
     assert record is not None
-    return await tessera.keyrings.for_minting(record.id, env)
+    key = await tessera.keyrings.for_minting(record.id, env)
+    assert isinstance(key.key, OctKey)
+    return key.kid, key.key
 
 
 async def issue(

@@ -12,6 +12,9 @@ under the next version, ``## [Unreleased]``:
   `` `ErrorCode.NOT_FOUND` ``, `` `Product` ``) and has a ``Migration:`` note;
 - a dangerous change in an entry that names its elements so.
 
+An input type that becomes ``@oneOf`` is a breaking change too (graphql-core does not
+report it).
+
 A removed field, argument, input field or enum value must have been
 ``@deprecated(reason: ...)`` in the release it is removed from (a type cannot be
 deprecated; it goes when nothing refers to it any more). Releases follow semantic
@@ -29,6 +32,7 @@ from pathlib import Path
 from graphql import (
     BreakingChangeType,
     GraphQLError,
+    GraphQLInputObjectType,
     GraphQLSchema,
     SafeChangeType,
     build_schema,
@@ -110,12 +114,26 @@ def _deprecated(schema: GraphQLSchema, coordinate: str) -> bool:
     return getattr(element, "deprecation_reason", None) is not None
 
 
+def _made_one_of(old: GraphQLSchema, new: GraphQLSchema) -> list[Change]:
+    """Input types that became ``@oneOf``: a value that gave several fields, or none,
+    stops validating. graphql-core 3.3's ``find_breaking_changes`` does not report it."""
+    return [
+        Change(True, f"{name} became a @oneOf input type.", (name,), False)
+        for name, type_ in new.type_map.items()
+        if isinstance(type_, GraphQLInputObjectType)
+        and type_.is_one_of
+        and isinstance(before := old.type_map.get(name), GraphQLInputObjectType)
+        and not before.is_one_of
+    ]
+
+
 def changes(old: GraphQLSchema, new: GraphQLSchema) -> list[Change]:
     """The breaking and the dangerous changes from ``old`` to ``new``."""
     found = [
         Change(True, c.description, _elements(c.description, old, new), c.type in _REMOVALS)
         for c in find_breaking_changes(old, new)
     ]
+    found += _made_one_of(old, new)
     found += [
         Change(False, c.description, _elements(c.description, old, new), False)
         for c in find_dangerous_changes(old, new)

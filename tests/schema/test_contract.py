@@ -17,6 +17,8 @@ from tests.schema.contract import UNRELEASED, Version
 
 SDL = schema.as_str()
 PRODUCTS = "  products: [Product!]!\n"
+# The field with its description, which a removal takes along.
+PRODUCTS_DESCRIBED = re.compile(r'(  """(?:(?!""").)*"""\n)?' + re.escape(PRODUCTS), re.DOTALL)
 # Keep a Changelog's kinds of change.
 KINDS = {"Added", "Changed", "Deprecated", "Removed", "Fixed", "Security"}
 
@@ -30,6 +32,13 @@ def sdl_schema(sdl: str) -> GraphQLSchema:
 def edited(sdl: str, old: str, new: str) -> str:
     assert old in sdl, f"the schema no longer has {old!r}: pick another element"
     return sdl.replace(old, new, 1)
+
+
+def without_products(sdl: str) -> str:
+    """``sdl`` without ``Query.products`` (and its description)."""
+    removed, count = PRODUCTS_DESCRIBED.subn("", sdl, count=1)
+    assert count == 1, "the schema no longer has Query.products: pick another element"
+    return removed
 
 
 def problems(old: str, new: str, changelog: str = "## [Unreleased]\n") -> list[str]:
@@ -97,7 +106,7 @@ def test_each_release_recorded_its_changes_with_a_semantic_version() -> None:
 
 
 def test_guard_fails_on_a_removed_field_naming_it() -> None:
-    found = problems(SDL, edited(SDL, PRODUCTS, ""))
+    found = problems(SDL, without_products(SDL))
 
     assert [p for p in found if p.startswith("breaking change")] == [
         "breaking change since 0.1.0: Field Query.products was removed. Record it in "
@@ -111,7 +120,7 @@ def test_guard_passes_a_deprecated_field_removed_with_a_migration_note() -> None
     deprecated = edited(
         SDL, PRODUCTS, '  products: [Product!]! @deprecated(reason: "Use catalog")\n'
     )
-    removed = edited(SDL, PRODUCTS, "")
+    removed = without_products(SDL)
     changelog = (
         "## [Unreleased]\n\n### Removed\n\n"
         "- `Query.products`, deprecated since 0.1.0.\n"
@@ -133,7 +142,7 @@ def test_guard_passes_a_deprecated_field_removed_with_a_migration_note() -> None
 def test_guard_fails_a_removal_recorded_wrongly(entry: str) -> None:
     deprecated = edited(SDL, PRODUCTS, '  products: [Product!]! @deprecated(reason: "gone")\n')
 
-    found = problems(deprecated, edited(SDL, PRODUCTS, ""), f"## [Unreleased]\n{entry}")
+    found = problems(deprecated, without_products(SDL), f"## [Unreleased]\n{entry}")
 
     assert len(found) == 1 and "`Query.products`" in found[0]
 
@@ -141,7 +150,7 @@ def test_guard_fails_a_removal_recorded_wrongly(entry: str) -> None:
 def test_guard_fails_a_field_removed_without_deprecation_even_when_recorded() -> None:
     changelog = "## [Unreleased]\n- `Query.products` removed. Migration: none.\n"
 
-    found = problems(SDL, edited(SDL, PRODUCTS, ""), changelog)
+    found = problems(SDL, without_products(SDL), changelog)
 
     assert found == [
         "`Query.products` was removed without being deprecated in 0.1.0: mark it "
@@ -150,11 +159,28 @@ def test_guard_fails_a_field_removed_without_deprecation_even_when_recorded() ->
 
 
 def test_guard_fails_on_an_argument_changing_type_until_recorded() -> None:
-    changed = edited(SDL, "  product(tag: String!): Product\n", "  product(tag: Int!): Product\n")
+    tag = "    tag: String!\n  ): Product\n"  # Query.product(tag:), after its description
+    changed = edited(SDL, tag, tag.replace("String!", "Int!"))
     changelog = "## [Unreleased]\n### Changed\n- `Query.product(tag:)` is an Int.\n"
 
     assert "`Query.product(tag:)`" in problems(SDL, changed, changelog)[0]
     assert problems(SDL, changed, changelog.replace(".\n", ". Migration: send a number.\n")) == []
+
+
+def test_guard_fails_on_an_input_type_made_one_of_until_recorded() -> None:
+    # Every field of a @oneOf input is nullable: a copy of one made @oneOf.
+    target = "input RevokeSessionTarget @oneOf {"
+    plain = edited(SDL, target, "input RevokeSessionTarget {")
+    changelog = "## [Unreleased]\n### Changed\n- `RevokeSessionTarget` is @oneOf.\n"
+
+    assert problems(plain, SDL) == [
+        "breaking change since 0.1.0: RevokeSessionTarget became a @oneOf input type. "
+        "Record it in CHANGELOG.md under ## [Unreleased] in an entry naming "
+        "`RevokeSessionTarget` with a `Migration:` note for clients."
+    ]
+    assert "`RevokeSessionTarget`" in problems(plain, SDL, changelog)[0]
+    assert problems(plain, SDL, changelog.replace(".\n", ". Migration: give one.\n")) == []
+    assert problems(SDL, plain) == []  # no longer @oneOf: every value still validates
 
 
 def test_guard_requires_a_dangerous_change_to_be_named() -> None:
@@ -191,7 +217,7 @@ def test_sections_reads_each_entry_with_what_is_under_it() -> None:
 # Semantic versioning ----------------------------------------------------------------
 
 SCHEMAS = {
-    "breaking": edited(SDL, PRODUCTS, ""),
+    "breaking": without_products(SDL),
     "addition": edited(SDL, "type Query {\n", "type Query {\n  catalog: [Product!]!\n"),
     "none": SDL,
 }

@@ -79,7 +79,7 @@ def test_engine_holds_every_reach_into_strawberry() -> None:
 
 
 def test_engine_stdlib_reach_is_only_logging() -> None:
-    assert _reaches(STDLIB_REACH) == ["line 31: logging._srcfile"]
+    assert [reach.split(": ", 1)[1] for reach in _reaches(STDLIB_REACH)] == ["logging._srcfile"]
 
 
 async def test_engine_strawberry_neither_parses_nor_validates_a_handed_document(

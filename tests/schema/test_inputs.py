@@ -9,7 +9,12 @@ from strawberry.types.base import get_object_definition
 from schema import schema
 from schema.configs import CreateSessionConfigInput, UpdateSessionConfigInput
 from schema.products import CreateProductInput
-from schema.sessions import CreateSessionInput, RevokeSessionInput, VerifySessionInput
+from schema.sessions import (
+    CreateSessionInput,
+    RevokeSessionInput,
+    RevokeSessionTarget,
+    VerifySessionInput,
+)
 from service.catalog import Period
 
 
@@ -42,6 +47,8 @@ CASES = [
         {**SCOPE, "data": {"userId": "u1", "details": {"email": "a@b.c", "n": [1, None]}}},
     ),
     (RevokeSessionInput, {**SCOPE, "sessionId": None, "identifier": "u1"}),
+    (RevokeSessionInput, {**SCOPE, "target": {"sessionId": "s1"}}),
+    (RevokeSessionTarget, {"identifier": "u1"}),
     (CreateProductInput, {"tag": "shop", "name": "Shop", "envs": ["prd", "dev"]}),
     (
         CreateSessionConfigInput,

@@ -19,7 +19,6 @@ from joserfc.jwe import JWERegistry
 from joserfc.jwk import OctKey, RSAKey
 
 from service import tokens
-from service.keyring import KeyRing
 from service.tokens import BadToken
 
 KID = "kid-1"
@@ -40,11 +39,11 @@ CLAIMS: dict[str, Any] = {
 REASONS = {"MALFORMED", "INVALID", "WRONG_SESSION", "EXPIRED", "REVOKED"}
 
 
-def ring(**keys: OctKey) -> KeyRing:
-    return KeyRing(active_kid=next(iter(keys), None), keys=dict(keys))
+def ring(**keys: OctKey) -> dict[str, OctKey]:
+    return dict(keys)
 
 
-RING = KeyRing(active_kid=KID, keys={KID: KEY})
+RING = {KID: KEY}
 
 
 def b64(data: bytes) -> str:
@@ -85,7 +84,7 @@ def with_header(compact: str, header: Any) -> str:
     return ".".join([b64(json.dumps(header).encode()), *compact.split(".")[1:]])
 
 
-def rejected(compact: str, key_ring: KeyRing = RING) -> BadToken:
+def rejected(compact: str, key_ring: dict[str, OctKey] = RING) -> BadToken:
     with pytest.raises(BadToken) as caught:
         tokens.decrypt(compact, key_ring)
     return caught.value
@@ -352,7 +351,7 @@ def test_decrypt_right_key_under_other_kid_is_rejected() -> None:
 
 
 def test_decrypt_kid_chooses_among_ring_keys() -> None:
-    both = KeyRing(active_kid="kid-b", keys={KID: KEY, "kid-b": OTHER_KEY})
+    both = {KID: KEY, "kid-b": OTHER_KEY}
     old = good_compact()
     new = compact_of(tokens.encode("user-session", "kid-b", OTHER_KEY, CLAIMS))
 
@@ -373,7 +372,7 @@ def test_decrypt_kid_missing_or_not_a_known_string_is_rejected(kid: Any) -> None
 
 
 def test_decrypt_empty_ring_is_rejected() -> None:
-    assert rejected(good_compact(), KeyRing(active_kid=None)).reason == "INVALID"
+    assert rejected(good_compact(), {}).reason == "INVALID"
 
 
 # --- decrypt: tampering and garbage ------------------------------------------------

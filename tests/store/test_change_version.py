@@ -38,6 +38,8 @@ CHANGES: dict[str, Write] = {
     "delete_config": lambda s, p, c: s.delete_config(c),
     "insert_api_key": lambda s, p, c: s.insert_api_key(api_key_record(b"\x02" * 32)),
     "revoke_api_key": lambda s, p, c: s.revoke_api_key(KEY_ID, NOW),
+    # Key rings: every instance reads a rotated ring again, retired keys gone.
+    "rotate_keys": lambda s, p, c: s.rotate_keys(p, "prd", [key_record(p)], NOW + 60, NOW),
 }
 # Writes that change nothing instances cache, or change nothing at all.
 NOT_CHANGES: dict[str, Write] = {
@@ -52,6 +54,9 @@ NOT_CHANGES: dict[str, Write] = {
     "touch_api_key": lambda s, p, c: s.touch_api_key(KEY_ID, NOW + 120, 60),
     "put_meta_if_absent": lambda s, p, c: s.put_meta_if_absent("k", "v"),
     "insert_active_key": lambda s, p, c: s.insert_active_key(key_record(p)),
+    "retire_expired_keys with none due": lambda s, p, c: s.retire_expired_keys(NOW),
+    "rewrap_keys": lambda s, p, c: s.rewrap_keys([("kid-1", b"old", b"new")]),
+    "replace_meta": lambda s, p, c: s.replace_meta("k", "v", "w"),
     "insert_session": lambda s, p, c: s.insert_session(new_session(p, c, "sess-2")),
     "touch_session": lambda s, p, c: s.touch_session("sess-1", NOW + 120, 60),
     "revoke_session": lambda s, p, c: s.revoke_session("sess-1", c, "prd", NOW, "test"),

@@ -9,7 +9,7 @@ import asyncio
 import asyncpg
 import pytest
 
-from store import EventScope, NewEvent, Store, VerificationCount
+from store import Conflict, EventScope, NewEvent, Store, VerificationCount
 from tests.store.test_sqlite import (
     NOW,
     api_key_record,
@@ -236,3 +236,61 @@ async def test_postgres_reader_never_passes_an_event_still_being_committed(
     await asyncio.sleep(0)
 
     assert [t for t, _, _ in await all_events(store)] == ["slow", "fast"]
+
+
+async def test_session_writes_record_event_and_user_all_or_nothing(store: Store) -> None:
+    # Create and refresh also keep session_users: their event, the session and the
+    # person's row are written together, or (a failed or stale write) none of them.
+    product, config = await product_and_config(store)
+    await store.insert_session(new_session(product.id, config.id, "s1"), events=(event("c"),))
+    with pytest.raises(Exception):  # noqa: B017 - a duplicate id, whatever the driver says
+        await store.insert_session(new_session(product.id, config.id, "s1"), events=(event("x"),))
+    user = await store.get_session_user(product.id, "prd", "john@example.com", NOW)
+    assert user is not None and user.total_sessions == 1
+    first_seen = user.last_seen_at
+
+    assert (
+        await store.rotate_refresh("s1", 5, b"h" * 32, NOW + 9, NOW + 50, events=(event("x"),))
+        is None
+    )
+    user = await store.get_session_user(product.id, "prd", "john@example.com", NOW)
+    assert user is not None and user.last_seen_at == first_seen
+
+    rotated = await store.rotate_refresh(
+        "s1", 0, b"h" * 32, NOW + 9, NOW + 60, events=(event("r"),)
+    )
+    assert rotated is not None
+    user = await store.get_session_user(product.id, "prd", "john@example.com", NOW)
+    assert user is not None and user.last_seen_at == NOW + 60
+
+    await store.insert_session(new_session(product.id, config.id, "s2"), events=(event("c2"),))
+    user = await store.get_session_user(product.id, "prd", "john@example.com", NOW)
+    assert user is not None and (user.total_sessions, user.latest_session_id) == (2, "s2")
+    assert await all_events(store) == [
+        ("c", "s1", "john@example.com"),
+        ("r", "s1", "john@example.com"),
+        ("c2", "s2", "john@example.com"),
+    ]
+
+
+async def test_key_rotation_records_its_events_only_when_it_wins(store: Store) -> None:
+    product, _ = await product_and_config(store)
+    await store.insert_active_key(key_record(product.id))
+    rotated = (event("key_rotated", subject="kid-2"),)
+    await store.rotate_keys(
+        product.id, "prd", [key_record(product.id, kid="kid-2")], NOW + 60, NOW, events=rotated
+    )
+    # Its active key is newer than active_before: the rotation loses, and records nothing.
+    with pytest.raises(Conflict):
+        await store.rotate_keys(
+            product.id,
+            "prd",
+            [key_record(product.id, kid="kid-3")],
+            NOW + 60,
+            NOW,
+            active_before=NOW - 1,
+            events=(event("lost", subject="kid-3"),),
+        )
+
+    found = await store.events_after((0, 0), 10)
+    assert [(e.type, e.subject) for e in found] == [("key_rotated", "kid-2")]

@@ -72,6 +72,11 @@ WRITES: dict[str, Write] = {
         [VerificationCount("my-app", "prd", "user-session", 1, "valid", 3)]
     ),
     "prune_verification_counts": lambda s, p, c: s.prune_verification_counts(10**9),
+    "replace_meta": lambda s, p, c: s.replace_meta("change_version", "1", "1"),
+    "rotate_keys": lambda s, p, c: s.rotate_keys(p, "prd", [key_record(p)], NOW + 60, NOW),
+    "retire_expired_keys": lambda s, p, c: s.retire_expired_keys(NOW),
+    "rewrap_keys": lambda s, p, c: s.rewrap_keys([("kid-1", b"old", b"new")]),
+    "seal_session_user_details": lambda s, p, c: s.seal_session_user_details("{"),
 }
 READS = {
     "schema_version",
@@ -99,6 +104,10 @@ READS = {
     "list_events",
     "events_between",
     "verification_counts",
+    "live_keys",
+    "rings_active_since_before",
+    "get_session_user",
+    "list_session_users",
 }
 
 
@@ -198,3 +207,28 @@ async def test_statement_that_cannot_run_fails_alone(
     assert isinstance(outcomes[0], ValueError | OverflowError | sqlite3.IntegrityError)
     assert outcomes[1] == 1
     assert stored(tmp_path / "w.db") == ["after", "before"]
+
+
+async def test_on_batch_is_told_the_size_of_every_committed_batch(tmp_path: Path) -> None:
+    sizes: list[int] = []
+
+    def connect() -> sqlite3.Connection:
+        db = sqlite3.connect(tmp_path / "batches.db", isolation_level=None, check_same_thread=False)
+        db.execute("CREATE TABLE IF NOT EXISTS t (x INTEGER PRIMARY KEY)")
+        return db
+
+    writer = GroupCommitter(connect, on_batch=sizes.append)
+    try:
+        await writer.execute("INSERT INTO t VALUES (?)", (0,))
+        # Submitted together: they share batches; the duplicate fails alone.
+        await asyncio.gather(
+            *(writer.execute("INSERT INTO t VALUES (?)", (i,)) for i in range(1, 40)),
+            writer.execute("INSERT INTO t VALUES (?)", (0,)),
+            return_exceptions=True,
+        )
+    finally:
+        await writer.close()
+
+    assert sizes[0] == 1
+    assert sum(sizes) == 41
+    assert len(sizes) < 41

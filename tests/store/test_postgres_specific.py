@@ -86,6 +86,7 @@ async def product_config(store: Store) -> tuple[int, int]:
             None,
             None,
             "ENCRYPTED",
+            False,
         ),
         NOW,
     )

@@ -25,6 +25,7 @@ async def seed_session(
             None,
             None,
             "ENCRYPTED",
+            False,
         ),
         1.0,
     )

@@ -50,6 +50,7 @@ def config_values(tag: str = "user-session", **overrides: object) -> ConfigValue
         "refresh_grace_seconds": None,
         "json_schema": None,
         "token_format": "ENCRYPTED",
+        "signed_details": False,
     }
     values.update(overrides)
     return ConfigValues(**values)  # type: ignore[arg-type]

@@ -260,6 +260,36 @@ def life() -> Iterator[Step]:
         caller="product",
         id="active-sessions-bad-cursor",
     )
+    yield op(
+        "SessionUsers",
+        {"product": "shop", "env": "prd", "first": 1},
+        caller="product",
+        keep={"user_cursor": "sessionUsers.pageInfo.endCursor"},
+    )
+    yield op(
+        "SessionUsers",
+        lambda world: {
+            "product": "shop",
+            "env": "prd",
+            "tag": "web",
+            "after": world["user_cursor"],
+        },
+        caller="product",
+        id="session-users-next-page",
+    )
+    yield op(
+        "SessionUsers",
+        {"product": "shop", "env": "prd", "search": "u%", "after": "not-a-cursor"},
+        caller="product",
+        id="session-users-bad-cursor",
+    )
+    yield op("SessionUser", {"product": "shop", "env": "prd", "identifier": "u1"}, caller="product")
+    yield op(
+        "SessionUser",
+        {"product": "shop", "env": "prd", "identifier": "u1"},
+        caller="user",
+        id="session-user-end-user",
+    )
     yield op("CurrentSession", caller="user")
     yield op("MySessions", {"first": 10}, caller="user")
     yield op("MyActivity", {"first": 5, "types": ["SESSION_CREATED"]}, caller="user")
