@@ -174,10 +174,10 @@ class Store(Protocol):
 
     # Sessions ------------------------------------------------------------------------
     async def insert_session(self, session: NewSession, *, events: Sequence[NewEvent] = ()) -> None:
-        """Durably commit a new session before any token for it leaves the process.
-        ``events`` (here and on the other session changes) are recorded for each
-        session the change touched, in its transaction, with that session's id and
-        identifier."""
+        """Durably commit a new session before any token for it leaves the process,
+        with its person's ``session_users`` rows. ``events`` (here and on the other
+        session changes) are recorded for each session the change touched, in its
+        transaction, with that session's id and identifier."""
         ...
 
     async def get_session(self, session_id: str) -> SessionRecord | None: ...
@@ -193,8 +193,9 @@ class Store(Protocol):
         events: Sequence[NewEvent] = (),
     ) -> SessionRecord | None:
         """Advance the refresh token from ``generation`` to ``generation + 1`` in one
-        conditional statement. ``None`` if the session is no longer at ``generation``
-        or is revoked (another redemption won, or it was revoked meanwhile)."""
+        conditional statement, and its person's ``session_users`` rows with it. ``None``
+        if the session is no longer at ``generation`` or is revoked (another redemption
+        won, or it was revoked meanwhile); then nothing, events included, is written."""
         ...
 
     async def revoke_session(
