@@ -204,6 +204,9 @@ def life() -> Iterator[Step]:
         id="trusted-document-hash-mismatch",
     )
     yield op("RegisterTrustedDocuments", {"manifest": {}}, caller="product", id="trusted-by-key")
+    # Rotating changes the keys each view would show: the deterministic answers only.
+    yield op("RotateKeys", {"input": {"product": "missing", "env": "prd"}}, id="rotate-missing")
+    yield op("KeyRing", {"product": "shop", "env": "missing"}, id="key-ring-missing-env")
     yield op("Products")
     yield op("Product", {"tag": "shop"})
     yield op("Product", {"tag": "missing"}, id="product-missing")
