@@ -11,14 +11,11 @@ cursor clients hold, is opaque and checked strictly before it reaches the store.
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 import re
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
 
+from service import cursors
 from service.errors import InvalidInput
 from service.validation import text
 from store import EXPIRED_EVENT, SYSTEM_ACTOR, EventRecord, EventScope, NewEvent, Store
@@ -126,18 +123,12 @@ def event(
 
 def cursor(record: EventRecord) -> str:
     """The opaque cursor of an event's position."""
-    raw = json.dumps([record.tx, record.id], separators=(",", ":")).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+    return cursors.seal([record.tx, record.id])
 
 
 def parse_cursor(value: str, field: str = "after") -> tuple[int, int]:
     """The position a cursor of ``cursor`` holds; anything else is ``InvalidInput``."""
-    decoded: Any = None
-    if len(value) <= MAX_CURSOR_LENGTH:
-        try:
-            decoded = json.loads(base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)))
-        except (binascii.Error, ValueError, RecursionError):
-            decoded = None
+    decoded = cursors.open_(value, MAX_CURSOR_LENGTH)
     if (
         not isinstance(decoded, list)
         or len(decoded) != 2

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 import logging
 import os
@@ -15,7 +13,7 @@ from typing import Any
 
 from joserfc.jwk import ECKey
 
-from service import metrics, refresh, tokens
+from service import cursors, metrics, refresh, tokens
 from service.catalog import (
     Catalog,
     TokenFormat,
@@ -123,20 +121,14 @@ class SessionPage:
 
     @staticmethod
     def cursor(session: SessionRecord) -> str:
-        raw = json.dumps([session.started_at, session.id], separators=(",", ":")).encode()
-        return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+        return cursors.seal([session.started_at, session.id])
 
 
 def _parse_cursor(cursor: str) -> tuple[float, str]:
     """The (startedAt, id) key a cursor of ``SessionPage.cursor`` holds. Anything else —
     not base64, not JSON, another shape, a number out of range, an id that is not one of
     ours — is refused before it reaches the store."""
-    value: Any = None
-    if len(cursor) <= MAX_CURSOR_LENGTH:
-        try:
-            value = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-        except (binascii.Error, ValueError, RecursionError):  # bad UTF-8 is a ValueError
-            value = None
+    value = cursors.open_(cursor, MAX_CURSOR_LENGTH)
     if (
         not isinstance(value, list)
         or len(value) != 2

@@ -12,13 +12,11 @@ session's own copy, and opened like a listed session's."""
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 import logging
 from dataclasses import dataclass
 from typing import Any
 
+from service import cursors
 from service.catalog import Catalog
 from service.clock import Clock
 from service.details import DetailsCipher, UnreadableDetails
@@ -57,21 +55,13 @@ class SessionUserPage:
 
     @staticmethod
     def cursor(user: SessionUserRecord) -> str:
-        raw = json.dumps(
-            [user.last_seen_at, user.identifier], separators=(",", ":"), ensure_ascii=False
-        ).encode()
-        return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+        return cursors.seal([user.last_seen_at, user.identifier])
 
 
 def parse_cursor(cursor: str) -> tuple[float, str]:
     """The (lastSeenAt, identifier) key a cursor of ``SessionUserPage.cursor`` holds;
     anything else is refused before it reaches the store."""
-    value: Any = None
-    if len(cursor) <= MAX_USER_CURSOR_LENGTH:
-        try:
-            value = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-        except (binascii.Error, ValueError, RecursionError):  # bad UTF-8 is a ValueError
-            value = None
+    value = cursors.open_(cursor, MAX_USER_CURSOR_LENGTH)
     if (
         not isinstance(value, list)
         or len(value) != 2
